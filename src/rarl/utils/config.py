@@ -195,8 +195,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _merge(base: Any, update: Any) -> Any:
+    """Mappings merge key by key; anything else (lists included) is replaced by `update`."""
+    if isinstance(base, dict) and isinstance(update, Mapping):
+        merged = dict(base)
+        for k, v in update.items():
+            merged[k] = _merge(base.get(k), v) if k in base else v
+        return merged
+    return update
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """YAML file (optional) + overrides -> dataclass `cls`."""
-    data = read_yaml(path) if path is not None else {}
+    """Defaults of `cls`, then the YAML file (optional), then `key=value` overrides -> dataclass `cls`.
+
+    Starting from the defaults lets an override address an element of a default list (`stages.1.steps=5`).
+    """
+    data = _merge(to_dict(cls()), read_yaml(path) if path is not None else {})
     apply_overrides(data, overrides)
     return from_dict(cls, data)

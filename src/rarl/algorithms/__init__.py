@@ -1,0 +1,76 @@
+"""Pure tensor functions of the GRPO/RARL update: advantages (Eq. 2), RMO (Eq. 9), filters, policy loss.
+
+Rollouts are laid out group-major: row `b*G + g` is rollout `g` of prompt `b`; per-rollout tensors are
+`[B*G]`, per-token tensors `[B*G, T]`. No function here holds state or touches a model; the trainer picks
+them by name from the registries (`ADVANTAGE_ESTIMATORS`, `RMO_TRIGGERS`, `RMO_BASELINES`,
+`LOSS_AGGREGATIONS`). Each module's docstring records how we read the paper where it is ambiguous.
+"""
+
+from rarl.algorithms.advantages import (
+    ADVANTAGE_ESTIMATORS,
+    ADVANTAGE_SCALES,
+    AdvantageEstimator,
+    AdvantageScale,
+    get_advantage_estimator,
+    group_advantages,
+    group_stats,
+    register_advantage_estimator,
+    zero_variance_groups,
+)
+from rarl.algorithms.filters import dapo_keep_mask, expand_group_mask
+from rarl.algorithms.loss import (
+    LOG_RATIO_CLAMP,
+    LOSS_AGGREGATIONS,
+    LossAggregation,
+    aggregate_sequence,
+    aggregate_token,
+    kl_k3,
+    loss_normalizers,
+    masked_mean,
+    policy_loss,
+)
+from rarl.algorithms.rmo import (
+    RMO_BASELINES,
+    RMO_TRIGGERS,
+    BestSeen,
+    RmoBaseline,
+    RmoTrigger,
+    best_seen_beats_group,
+    best_seen_rewards,
+    best_seen_updates,
+    rmo_advantages,
+    select_rmo,
+)
+
+__all__ = [
+    "ADVANTAGE_ESTIMATORS",
+    "ADVANTAGE_SCALES",
+    "LOG_RATIO_CLAMP",
+    "LOSS_AGGREGATIONS",
+    "RMO_BASELINES",
+    "RMO_TRIGGERS",
+    "AdvantageEstimator",
+    "AdvantageScale",
+    "BestSeen",
+    "LossAggregation",
+    "RmoBaseline",
+    "RmoTrigger",
+    "aggregate_sequence",
+    "aggregate_token",
+    "best_seen_beats_group",
+    "best_seen_rewards",
+    "best_seen_updates",
+    "dapo_keep_mask",
+    "expand_group_mask",
+    "get_advantage_estimator",
+    "group_advantages",
+    "group_stats",
+    "kl_k3",
+    "loss_normalizers",
+    "masked_mean",
+    "policy_loss",
+    "register_advantage_estimator",
+    "rmo_advantages",
+    "select_rmo",
+    "zero_variance_groups",
+]

@@ -1,0 +1,264 @@
+"""Command line: `rarl prepare | build-tiny | train | sft | eval | rank | ablate | demo`.
+
+Heavy imports (torch, transformers) happen inside the commands so `rarl --help` is instant. Expected
+problems (bad config, bad data, missing files) end in one red line naming the bad input and exit code 2,
+never a stack trace; `RARL_DEBUG=1` shows the trace.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="rarl",
+    help="Ranking-Aware Reinforcement Learning for vision-language models on ordinal tasks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from rarl.utils.config import ConfigError
+
+    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError, NotADirectoryError]
+    try:
+        from rarl.data import DataError
+
+        errors.append(DataError)
+    except ImportError:
+        pass
+    try:
+        from rarl.model import ModelLoadError
+
+        errors.append(ModelLoadError)
+    except ImportError:
+        pass
+    from rarl.train.errors import TrainingAborted
+
+    errors.append(TrainingAborted)
+    return tuple(errors)
+
+
+def friendly(fn):
+    """Turn expected errors into one red line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _expected_errors() as e:
+            if os.environ.get("RARL_DEBUG"):
+                raise
+            console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in ("transformers", "accelerate", "httpx", "urllib3", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise typer.BadParameter(f"expected a comma-separated list of integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise typer.BadParameter(f"expected positive integers, got {text!r}")
+    return values
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+@friendly
+def prepare(
+    source: Annotated[str, typer.Argument(help="utkface | ava | coco-count | csv | synthetic")],
+    out: Annotated[Path, typer.Option(help="Manifest folder to write.")],
+    root: Annotated[Path | None, typer.Option(help="Dataset root (images, annotation files).")] = None,
+    sizes: Annotated[str, typer.Option(help="N-image sample sizes.")] = "1,2,4,8",
+    seed: Annotated[int, typer.Option(help="Seed for splits, grouping and synthetic images.")] = 0,
+    strict: Annotated[bool, typer.Option(help="Abort on the first bad item instead of excluding it.")] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Source-specific key=value, e.g. -o property=count -o num_images=600 (synthetic), "
+            "-o annotations=instances_val2017.json -o categories=person,car (coco-count), "
+            "-o file=labels.csv -o rule='severity grade' -o value_range=0-4 (csv).",
+        ),
+    ] = None,
+) -> None:
+    """Validate a dataset and write a manifest of 1/2/4/8-image samples."""
+    from rarl.data.prepare import prepare as run_prepare
+    from rarl.utils.config import parse_override
+
+    options = {}
+    for item in option or []:
+        path, value = parse_override(item)
+        options[".".join(path)] = value
+    run_prepare(source, out, root=root, sizes=tuple(_int_list(sizes)), seed=seed, strict=strict, **options)
+
+
+@app.command("build-tiny")
+@friendly
+def build_tiny(
+    out: Annotated[Path, typer.Option(help="Folder for the tiny Qwen2.5-VL.")] = Path("runs/tiny-model"),
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Build the offline tiny Qwen2.5-VL (tokenizer, processor, random weights) as a model folder."""
+    from rarl.model.tiny import build_tiny_qwen2_5_vl
+
+    path = build_tiny_qwen2_5_vl(out, seed=seed)
+    console.print(f"tiny Qwen2.5-VL written to [bold]{path}[/]")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@friendly
+def train(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option(help="YAML recipe (configs/*.yaml).")],
+    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in output_dir.")] = False,
+) -> None:
+    """GRPO training with the ranking-aware reward, RMO and the stage curriculum. Extra args: key=value."""
+    from rarl.train.config import TrainConfig
+    from rarl.train.grpo import run_grpo
+    from rarl.utils.config import load_config
+
+    cfg = load_config(TrainConfig, config, ctx.args)
+    run_grpo(cfg, resume=resume)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@friendly
+def sft(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option(help="YAML recipe for supervised fine-tuning.")],
+    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in output_dir.")] = False,
+) -> None:
+    """Supervised fine-tuning on ground-truth answers (the +SFT baseline). Extra args: key=value."""
+    from rarl.train.config import SFTConfig
+    from rarl.train.sft import run_sft
+    from rarl.utils.config import load_config
+
+    cfg = load_config(SFTConfig, config, ctx.args)
+    run_sft(cfg, resume=resume)
+
+
+@app.command("eval")
+@friendly
+def evaluate(
+    model: Annotated[list[str], typer.Option(help="Model folder; repeat as NAME=DIR to compare several.")],
+    data: Annotated[Path, typer.Option(help="Manifest folder.")],
+    split: Annotated[str, typer.Option(help="Manifest split to evaluate.")] = "test",
+    sizes: Annotated[str, typer.Option(help="N-image sizes.")] = "1,2,4,8",
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("runs/eval"),
+    max_samples: Annotated[int | None, typer.Option(help="Cap samples per size.")] = None,
+    sample: Annotated[bool, typer.Option(help="Sample instead of greedy decoding.")] = False,
+    temperature: Annotated[float, typer.Option()] = 1.0,
+    max_new_tokens: Annotated[int, typer.Option()] = 256,
+    batch_size: Annotated[int, typer.Option(help="Prompts per generate call.")] = 16,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 1000,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Evaluate models on 1/2/4/8-image test sets; write JSON, a paper-style table and plots."""
+    from rarl.eval.protocol import EvalSettings, evaluate_models
+
+    models = {}
+    for spec in model:
+        name, _, path = spec.rpartition("=") if "=" in spec else (Path(spec).name, "", spec)
+        models[name or Path(path).name] = path
+    settings = EvalSettings(
+        split=split,
+        sizes=tuple(_int_list(sizes)),
+        max_samples=max_samples,
+        do_sample=sample,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    evaluate_models(models, data, out, settings)
+
+
+@app.command()
+@friendly
+def rank(
+    model: Annotated[Path, typer.Option(help="Model folder.")],
+    images: Annotated[list[Path], typer.Argument(help="1 to 8 image files.")],
+    rule: Annotated[str, typer.Option(help="What to estimate, e.g. 'age of the person'.")],
+    value_range: Annotated[str, typer.Option(help="lo-hi, e.g. 0-116.")],
+    max_new_tokens: Annotated[int, typer.Option()] = 256,
+) -> None:
+    """Ask a model to estimate and rank the given images; print its answer and the parsed ranking."""
+    from rarl.eval.protocol import rank_images
+
+    rank_images(model, images, rule=rule, value_range=value_range, max_new_tokens=max_new_tokens)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@friendly
+def ablate(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option(help="Base GRPO recipe; variants are derived from it.")],
+    out: Annotated[Path, typer.Option(help="Folder for all variant runs and the combined table.")] = Path(
+        "runs/ablate"
+    ),
+    variants: Annotated[
+        str, typer.Option(help="Comma-separated subset of variants (default: all).")
+    ] = "",
+) -> None:
+    """Run the paper's ablations (Tables 3 and 6, RMO vs DAPO filter) from one base; one combined table."""
+    from rarl.ablate import run_ablations
+
+    run_ablations(config, out, overrides=ctx.args, only=[v for v in variants.split(",") if v])
+
+
+@app.command()
+@friendly
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("runs/demo"),
+    size: Annotated[str, typer.Option(help="default (about 10-15 min on 2 CPU cores) or smoke (a minute or two).")] = "default",
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """The main job: tiny Qwen2.5-VL + synthetic ordinal task; base vs SFT vs RARL, paper-style table."""
+    from rarl.demo import run_demo
+
+    run_demo(out, size=size, seed=seed)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Use RARL rewards from TRL's `GRPOTrainer` (TRL itself is not a dependency).
+
+TRL calls each reward function as `f(prompts=..., completions=..., **columns)`, where `columns` holds every
+other dataset column repeated per completion (plus bookkeeping such as `completion_ids` or
+`trainer_state`), and logs it under `f.__name__`. The adapter reads the ground truth of each completion from
+one column (`labels` by default) and returns one float per completion.
+
+    from rarl.integrations.trl import make_trl_reward
+    trainer = GRPOTrainer(..., reward_funcs=[make_trl_reward(delta=5.0, value_range=(0, 116))])
+
+Completions may be plain text or conversational (`[{"role": "assistant", "content": ...}]`, where content is
+a string or a list of `{"type": "text", "text": ...}` parts). A row whose labels are None gets None, which
+TRL reads as "this reward does not apply" (mixed-task datasets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rarl.integrations._labels import coerce_labels
+from rarl.rewards.base import RewardFunction
+from rarl.rewards.ranking_aware import RankingAwareReward
+
+
+class TRLRewardAdapter:
+    """A reward recipe wrapped in TRL's reward-function signature.
+
+    Args:
+        reward: any `RewardFunction` whose target is a list of labels.
+        labels_column: dataset column holding each row's labels (list of numbers or JSON string).
+        name: the `__name__` TRL logs the reward under.
+    """
+
+    def __init__(
+        self, reward: RewardFunction[Any], labels_column: str = "labels", name: str = "rarl"
+    ) -> None:
+        if not labels_column:
+            raise ValueError("labels_column must be a non-empty column name")
+        self.reward = reward
+        self.labels_column = labels_column
+        self.__name__ = name
+
+    def __repr__(self) -> str:
+        return (
+            f"TRLRewardAdapter({self.reward!r}, labels_column={self.labels_column!r}, name={self.__name__!r})"
+        )
+
+    def __call__(
+        self, prompts: Sequence[Any] | None, completions: Sequence[Any], **kwargs: Any
+    ) -> list[float | None]:
+        """One total reward per completion (None where the row has no labels)."""
+        if self.labels_column not in kwargs:
+            columns = sorted(k for k in kwargs if k not in ("completion_ids", "trainer_state"))
+            raise ValueError(
+                f"reward {self.__name__!r} reads labels from column {self.labels_column!r}, which the batch "
+                f"lacks; columns passed: {columns}"
+            )
+        labels_column = kwargs[self.labels_column]
+        if len(labels_column) != len(completions):
+            raise ValueError(
+                f"{len(completions)} completions but {len(labels_column)} rows in column {self.labels_column!r}"
+            )
+        rewards: list[float | None] = []
+        for completion, raw_labels in zip(completions, labels_column, strict=True):
+            if raw_labels is None:
+                rewards.append(None)
+                continue
+            result = self.reward.score(completion_text(completion), coerce_labels(raw_labels))
+            rewards.append(float(result.total))
+        return rewards
+
+
+def make_trl_reward(
+    delta: float = 5.0,
+    weights: Sequence[float] = (1.0, 1.0, 1.0),
+    value_range: Sequence[float] | None = None,
+    *,
+    labels_column: str = "labels",
+    name: str = "rarl",
+) -> TRLRewardAdapter:
+    """The RARL reward (`RankingAwareReward(delta, weights, value_range)`) as a TRL reward function."""
+    reward = RankingAwareReward(delta=delta, weights=weights, value_range=value_range)
+    return TRLRewardAdapter(reward, labels_column=labels_column, name=name)
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, a message dict, or a list of messages.
+
+    For a list of messages the last assistant message is used (the last message when none has a role);
+    a message's content may be a string or a list of parts, whose `text` parts are concatenated.
+    Raises TypeError for anything else: that is a bug in the caller, not model output.
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        return _content_text(completion.get("content"))
+    if isinstance(completion, Sequence):
+        if not completion:
+            return ""
+        messages = [m for m in completion if isinstance(m, Mapping)]
+        if len(messages) != len(completion):
+            raise TypeError(
+                f"a conversational completion must be a list of message dicts, got {completion!r}"
+            )
+        for message in reversed(messages):
+            if message.get("role") == "assistant":
+                return _content_text(message.get("content"))
+        return _content_text(messages[-1].get("content"))
+    raise TypeError(f"unsupported completion type {type(completion).__name__}: {completion!r}")
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+                text = part.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+        return "".join(parts)
+    raise TypeError(f"unsupported message content type {type(content).__name__}: {content!r}")

@@ -1,0 +1,26 @@
+"""Verifiable rewards: parsing of model answers and reward recipes registered by name.
+
+- `parse_answer` / `ParsedAnswer`: the one parser of `<think>...</think><answer>[...]</answer>` outputs.
+- `RankingAwareReward` / `RewardBreakdown`: RARL's reward (paper Sec. 3.1); the readings of the paper it
+  implements are listed in `rarl.rewards.ranking_aware`.
+- `REWARDS` / `get_reward` / `register_reward`: rewards by name ("rarl", ...).
+- `RewardFunction` / `RewardResult`: the protocol every reward recipe follows.
+"""
+
+from rarl.rewards.base import RewardFunction, RewardResult
+from rarl.rewards.parsing import MAX_ANSWER_CHARS, ParsedAnswer, parse_answer
+from rarl.rewards.ranking_aware import RankingAwareReward, RewardBreakdown
+from rarl.rewards.registry import REWARDS, get_reward, register_reward
+
+__all__ = [
+    "MAX_ANSWER_CHARS",
+    "REWARDS",
+    "ParsedAnswer",
+    "RankingAwareReward",
+    "RewardBreakdown",
+    "RewardFunction",
+    "RewardResult",
+    "get_reward",
+    "parse_answer",
+    "register_reward",
+]

@@ -1,0 +1,1 @@
+"""Training: run configs, the GRPO trainer (orchestration only), the SFT baseline, checkpoints."""

@@ -1,0 +1,281 @@
+"""Run configuration: nested dataclasses, the one source of truth for a training run.
+
+A recipe is a YAML file (see `configs/`) whose keys mirror these classes; `key=value` overrides on the
+command line address nested fields with dots (`rollout.num_generations=4`, `stages.1.steps=20`). Unknown keys
+and values of the wrong type are errors naming the key (see `rarl.utils.config`).
+
+Defaults follow the paper (Sec. 4.1): AdamW, lr 1e-6, 64 prompts per step, temperature 1.0, beta (KL) 0.01,
+RMO with k = 2, and the two-stage curriculum (stage 1: lambda = (1, 0, 1) without RMO; stage 2: (1, 1, 1) with
+RMO). The group size G is not given in the paper; we default to 8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rarl.utils.config import ConfigError
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters on the language model (the vision tower is excluded unless `include_vision`)."""
+
+    r: int = 16
+    """Adapter rank."""
+    alpha: int = 32
+    """LoRA scaling numerator (scale = alpha / r)."""
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    """Linear-layer names in the language model to adapt."""
+    include_vision: bool = False
+    """Also adapt the vision tower's linear layers."""
+
+    def __post_init__(self) -> None:
+        if self.r <= 0:
+            raise ConfigError(f"model.lora.r must be positive, got {self.r}")
+
+
+@dataclass
+class ModelConfig:
+    """The policy VLM."""
+
+    name_or_path: str = "tiny"
+    """A local Qwen2.5-VL folder (saved with save_pretrained) or a hub id resolved from the local cache.
+    `tiny` builds (once) the offline tiny Qwen2.5-VL under `<output_dir>/tiny-model`."""
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    attn_implementation: str = "sdpa"
+    freeze_vision: bool = True
+    """Keep the vision tower frozen (the paper fine-tunes the language side)."""
+    gradient_checkpointing: bool = False
+    min_pixels: int | None = None
+    """Image processor pixel floor per image (None: the processor's own)."""
+    max_pixels: int | None = None
+    """Image processor pixel budget per image; 8 images per prompt multiply image tokens."""
+    lora: LoraSettings | None = None
+    """LoRA settings; None trains all (unfrozen) weights."""
+
+
+@dataclass
+class DataConfig:
+    """Where samples come from (a manifest folder written by `rarl prepare`)."""
+
+    manifest: str = ""
+    """Manifest folder with task.json and {train,val,test}.jsonl."""
+    train_split: str = "train"
+    eval_split: str = "val"
+    sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    """N-image sizes used in training unless a stage narrows them."""
+
+
+@dataclass
+class RolloutConfig:
+    """Sampling of G completions per prompt."""
+
+    backend: str = "hf"
+    """Rollout backend by name (`hf` = transformers generate)."""
+    num_generations: int = 8
+    """Group size G."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if self.num_generations < 2:
+            raise ConfigError("rollout.num_generations must be >= 2 (group-relative advantages need a group)")
+        if self.temperature <= 0:
+            raise ConfigError("rollout.temperature must be > 0 for sampling")
+
+
+@dataclass
+class RewardConfig:
+    """The verifiable reward."""
+
+    name: str = "rarl"
+    """Reward function by name (see rarl.rewards.REWARDS)."""
+    delta: float | None = None
+    """Regression tolerance (Eq. 3); None takes the task's delta."""
+    check_value_range: bool = True
+    """Format reward requires values inside the task's value range."""
+
+
+@dataclass
+class RMOConfig:
+    """Response Mutation Operation (Eq. 9). Whether it is on is decided per stage."""
+
+    k: int = 2
+    """Rollouts replaced per qualifying group (paper: 2)."""
+    prob: float = 1.0
+    """Probability of mutating a qualifying group."""
+    trigger: Literal["stagnant", "always"] = "stagnant"
+    """`stagnant`: only groups whose reward std is below std_eps; `always`: every group."""
+    std_eps: float = 1e-4
+    """Reward std below which a group counts as zero-variance (rewards are continuous)."""
+    source: Literal["ground_truth", "best_seen"] = "ground_truth"
+    """What replaces the k lowest rollouts."""
+    baseline: Literal["mutated", "original"] = "mutated"
+    """Which group statistics normalise advantages after mutation (see rarl.algorithms.rmo)."""
+
+    def __post_init__(self) -> None:
+        if self.k < 0:
+            raise ConfigError(f"rmo.k must be >= 0, got {self.k}")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(f"rmo.prob must be in [0, 1], got {self.prob}")
+
+
+@dataclass
+class AlgorithmConfig:
+    """GRPO objective."""
+
+    advantage: str = "grpo"
+    scale: Literal["group", "batch", "none"] = "group"
+    """Advantage normalisation (Eq. 2 uses the group std)."""
+    eps: float = 1e-6
+    clip_eps: float = 0.2
+    clip_eps_high: float | None = None
+    """Upper clip (DAPO clip-higher); None uses clip_eps."""
+    beta: float = 0.01
+    """KL coefficient; 0 skips the reference model entirely."""
+    aggregation: Literal["sequence", "token"] = "sequence"
+    """Loss aggregation: GRPO per-sequence mean, or DAPO token mean."""
+    num_iterations: int = 1
+    """Optimisation epochs per rollout batch (>1 requires old log-probs, computed once)."""
+    dapo_filter: bool = False
+    """Drop zero-variance groups from the update (DAPO dynamic sampling, without re-sampling)."""
+    std_eps: float = 1e-4
+    """Reward std below which a group counts as zero-variance (logging and the DAPO filter)."""
+
+    def __post_init__(self) -> None:
+        if self.beta < 0:
+            raise ConfigError(f"algorithm.beta must be >= 0, got {self.beta}")
+        if self.num_iterations < 1:
+            raise ConfigError("algorithm.num_iterations must be >= 1")
+
+
+@dataclass
+class OptimConfig:
+    """AdamW and the learning-rate schedule."""
+
+    lr: float = 1e-6
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    max_grad_norm: float = 1.0
+    warmup_steps: int = 0
+    scheduler: Literal["constant", "cosine", "linear"] = "constant"
+
+
+@dataclass
+class StageConfig:
+    """One curriculum stage; each starts from the previous stage's weights."""
+
+    name: str = "stage"
+    steps: int = 100
+    reward_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """(lambda1 regression, lambda2 ranking, lambda3 format), Eq. 8."""
+    rmo: bool = False
+    """Apply the Response Mutation Operation in this stage."""
+    sizes: list[int] | None = None
+    """N-image sizes in this stage's data mix; None uses data.sizes."""
+    lr: float | None = None
+    """Stage learning rate; None uses optim.lr."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ConfigError(f"stage '{self.name}': steps must be >= 0")
+        if self.sizes is not None and (not self.sizes or any(s < 1 for s in self.sizes)):
+            raise ConfigError(f"stage '{self.name}': sizes must be a non-empty list of positive ints")
+
+
+def paper_stages() -> list[StageConfig]:
+    """The paper's two-stage curriculum: regression first, then the full objective with RMO."""
+    return [
+        StageConfig(name="stage1", steps=100, reward_weights=(1.0, 0.0, 1.0), rmo=False),
+        StageConfig(name="stage2", steps=100, reward_weights=(1.0, 1.0, 1.0), rmo=True),
+    ]
+
+
+@dataclass
+class LoggingConfig:
+    log_every: int = 1
+    sample_every: int = 10
+    """Log a few sample completions every this many steps (0: never)."""
+    tensorboard: bool = False
+    wandb: bool = False
+    trackio: bool = False
+    progress: bool = True
+    """Show a progress bar."""
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 0
+    """Save a resumable checkpoint every this many steps (0: only at stage ends)."""
+    keep_last: int = 2
+    """Rotate: keep this many most recent step checkpoints."""
+    save_final_model: bool = True
+    """Save a loadable model folder (save_pretrained) at the end of every stage."""
+
+
+@dataclass
+class GuardConfig:
+    max_consecutive_nonfinite: int = 5
+    """Abort after this many optimizer steps in a row were skipped for a non-finite loss or grad norm."""
+
+
+@dataclass
+class TrainConfig:
+    """A GRPO (RARL) training run."""
+
+    output_dir: str = "runs/rarl"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    rmo: RMOConfig = field(default_factory=RMOConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    stages: list[StageConfig] = field(default_factory=paper_stages)
+    prompts_per_step: int = 64
+    """Prompts per optimizer step across all processes (paper batch size 64); each gets G rollouts."""
+    micro_batch_size: int = 8
+    """Rows (completions) per forward/backward pass; bounds memory."""
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    guards: GuardConfig = field(default_factory=GuardConfig)
+
+    def __post_init__(self) -> None:
+        if self.prompts_per_step < 1:
+            raise ConfigError("prompts_per_step must be >= 1")
+        if self.micro_batch_size < 1:
+            raise ConfigError("micro_batch_size must be >= 1")
+        if not self.stages:
+            raise ConfigError("stages: at least one stage is required")
+        if self.rmo.k >= self.rollout.num_generations and any(s.rmo for s in self.stages):
+            raise ConfigError(
+                f"rmo.k ({self.rmo.k}) must be smaller than rollout.num_generations ({self.rollout.num_generations})"
+            )
+
+
+@dataclass
+class SFTConfig:
+    """Supervised fine-tuning on the ground-truth answer text (the paper's +SFT baseline)."""
+
+    output_dir: str = "runs/sft"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5))
+    steps: int = 200
+    batch_size: int = 64
+    """Samples per optimizer step across all processes."""
+    micro_batch_size: int = 8
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    guards: GuardConfig = field(default_factory=GuardConfig)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.micro_batch_size < 1:
+            raise ConfigError("batch_size and micro_batch_size must be >= 1")

@@ -1,0 +1,526 @@
+"""The GRPO trainer for RARL: orchestration only.
+
+One step reads like the paper's Figure 1, a sequence of named, timed phases on one `StepBatch`:
+
+    rollout -> score -> mutate -> advantages -> reference -> update -> log
+
+Every phase calls into a module that is tested alone: `rarl.model` (generation, token log-probs),
+`rarl.rewards` (pure reward), `rarl.algorithms` (advantages, RMO selection, loss). The trainer owns only
+state that must persist across steps: the model, optimizer, schedule, data position, the RMO "best seen"
+memory, and the guards.
+
+Where we differ from, or pin down, the paper:
+- Eq. 2 is applied per group of G rollouts of one prompt; groups never straddle processes (each process
+  draws whole prompts and generates all G rollouts itself), so the statistics do not depend on world size.
+- RMO (Eq. 9) replaces the k lowest-reward rollouts of a qualifying group with the ground-truth answer (or
+  the best completion seen so far for that sample). Injected rollouts are re-scored with the same reward;
+  their "old" log-probs are those of the current policy, so the importance ratio starts at 1. Which group
+  statistics normalise the advantages after mutation is `rmo.baseline` (see rarl.algorithms.rmo).
+- `reward/*` metrics are means over on-policy rollouts only (before mutation), so injected answers never
+  inflate the reported reward; injected rollouts are logged separately as `reward/injected_mean`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rarl import algorithms as algo
+from rarl.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model_folder
+from rarl.train.common import (
+    NonFiniteGuard,
+    load_policy_from_config,
+    make_accelerator,
+    make_optimizer,
+    make_scheduler,
+    open_run_dir,
+    should_checkpoint,
+    step_seed,
+)
+from rarl.train.config import StageConfig, TrainConfig
+from rarl.train.errors import TrainingAborted
+from rarl.train.progress import StepProgress
+from rarl.train.sampler import EpochSampler, rank_slice
+from rarl.train.timing import PhaseTimer
+from rarl.utils.config import to_dict
+
+log = logging.getLogger("rarl")
+
+
+@dataclass
+class StepBatch:
+    """Everything one step knows about its B local prompts and their B*G rollouts (row b*G + g)."""
+
+    samples: list[Any]  # [B] OrdinalSample
+    rollout: Any  # RolloutBatch with B*G rows
+    group_size: int
+    rewards: torch.Tensor | None = None  # [B*G] reward used for advantages (after RMO)
+    onpolicy_rewards: torch.Tensor | None = None  # [B*G] reward of the sampled rollouts (before RMO)
+    components: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [B*G], on-policy
+    rmo_mask: torch.Tensor | None = None  # [B*G] bool, rows replaced by RMO
+    advantages: torch.Tensor | None = None  # [B*G]
+    keep: torch.Tensor | None = None  # [B*G] bool, rows that enter the update
+    old_logp: torch.Tensor | None = None  # [B*G, T]
+    ref_logp: torch.Tensor | None = None  # [B*G, T]
+    reward_errors: int = 0
+
+    @property
+    def num_prompts(self) -> int:
+        return len(self.samples)
+
+
+@dataclass
+class TrainerState:
+    """What a checkpoint must restore besides weights and optimizer."""
+
+    global_step: int = 0
+    stage_index: int = 0
+    step_in_stage: int = 0
+    sampler: dict[str, dict[str, int]] = field(default_factory=dict)  # stage name -> sampler state
+    skipped_steps: int = 0
+    reward_errors: int = 0
+
+
+class GRPOTrainer:
+    """Two-stage GRPO with the ranking-aware reward and RMO on top of `accelerate`."""
+
+    def __init__(self, cfg: TrainConfig, accelerator: Any | None = None) -> None:
+        from rarl.data import load_manifest, load_task
+        from rarl.model import get_backend
+
+        self.cfg = cfg
+        self.out = Path(cfg.output_dir)
+        self.accelerator = accelerator or make_accelerator(cfg.seed)
+        acc = self.accelerator
+        if cfg.prompts_per_step % acc.num_processes:
+            raise TrainingAborted(
+                f"prompts_per_step ({cfg.prompts_per_step}) must divide by the number of processes "
+                f"({acc.num_processes})"
+            )
+        if not cfg.data.manifest:
+            raise TrainingAborted("data.manifest is empty: point it at a folder written by `rarl prepare`")
+        self.task = load_task(cfg.data.manifest)
+        self.train_samples = load_manifest(cfg.data.manifest, cfg.data.train_split)
+
+        self.policy = load_policy_from_config(cfg.model, self.out, acc)
+        self.reference = self._make_reference()
+        total_steps = sum(s.steps for s in cfg.stages)
+        optimizer = make_optimizer(self.policy.model, cfg.optim)
+        scheduler = make_scheduler(optimizer, cfg.optim, total_steps, self._stage_lr_multipliers())
+        self.model, self.optimizer, self.scheduler = acc.prepare(self.policy.model, optimizer, scheduler)
+        self.backend = get_backend(cfg.rollout.backend)
+        self.state = TrainerState()
+        self.guard = NonFiniteGuard(cfg.guards)
+        self.samplers: dict[str, EpochSampler] = {}
+        self.best_seen: dict[str, algo.BestSeen] = {}  # RMO memory: sample_id -> best on-policy completion
+        self.logger: Any = None
+
+    # ------------------------------------------------------------------ setup helpers
+    def _make_reference(self) -> Any | None:
+        """None when beta = 0 (no KL); with LoRA the adapters are disabled instead of copying the model."""
+        if self.cfg.algorithm.beta == 0:
+            return None
+        if self.cfg.model.lora is not None:
+            return "adapters-disabled"
+        from rarl.model import make_reference
+
+        return make_reference(self.policy)
+
+    def _stage_lr_multipliers(self) -> list[tuple[int, float]]:
+        out, first = [], 0
+        for stage in self.cfg.stages:
+            out.append((first, (stage.lr / self.cfg.optim.lr) if stage.lr is not None else 1.0))
+            first += stage.steps
+        return out
+
+    def _sampler(self, stage: StageConfig) -> EpochSampler:
+        if stage.name not in self.samplers:
+            sizes = set(stage.sizes or self.cfg.data.sizes)
+            pool = [s for s in self.train_samples if s.n in sizes]
+            if not pool:
+                raise TrainingAborted(
+                    f"stage '{stage.name}': no training samples of sizes {sorted(sizes)} in {self.cfg.data.manifest}"
+                )
+            sampler = EpochSampler(pool, seed=self.cfg.seed + 17 * (self.cfg.stages.index(stage) + 1))
+            if stage.name in self.state.sampler:
+                sampler.load_state_dict(self.state.sampler[stage.name])
+            self.samplers[stage.name] = sampler
+        return self.samplers[stage.name]
+
+    def _reward_fn(self, stage: StageConfig) -> Any:
+        from rarl.rewards import get_reward
+
+        delta = self.cfg.reward.delta if self.cfg.reward.delta is not None else self.task.delta
+        value_range = tuple(self.task.value_range) if self.cfg.reward.check_value_range else None
+        return get_reward(
+            self.cfg.reward.name, delta=delta, weights=tuple(stage.reward_weights), value_range=value_range
+        )
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, resume: bool = False) -> Path:
+        acc = self.accelerator
+        resume_step = self._maybe_resume() if resume else None
+        self.logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
+        total = sum(s.steps for s in self.cfg.stages)
+        progress = StepProgress(total, enabled=self.cfg.logging.progress and acc.is_main_process)
+        progress.advance_to(self.state.global_step)
+        try:
+            for index, stage in enumerate(self.cfg.stages):
+                if index < self.state.stage_index:
+                    continue
+                reward_fn = self._reward_fn(stage)
+                while self.state.step_in_stage < stage.steps:
+                    metrics = self.step(stage, reward_fn)
+                    progress.update(stage.name, metrics)
+                    if should_checkpoint(self.cfg.checkpoint, self.state.global_step):
+                        self.save_checkpoint()
+                self.end_stage(stage)
+        finally:
+            progress.close()
+            self.logger.close()
+        return self.out / "final"
+
+    def step(self, stage: StageConfig, reward_fn: Any) -> dict[str, float]:
+        """One GRPO step as named phases; returns the logged metrics."""
+        timer = PhaseTimer()
+        with timer.phase("rollout"):
+            batch = self.rollout(stage)
+        with timer.phase("score"):
+            self.score(batch, reward_fn)
+        with timer.phase("mutate"):
+            self.mutate(batch, stage, reward_fn)
+        with timer.phase("advantages"):
+            self.compute_advantages(batch)
+        with timer.phase("reference"):
+            self.reference_logprobs(batch)
+        with timer.phase("update"):
+            update_metrics = self.update(batch)
+        self.state.global_step += 1
+        self.state.step_in_stage += 1
+        with timer.phase("log"):
+            metrics = self.log_step(batch, update_metrics, stage)
+        metrics.update(timer.as_metrics())
+        if self.logger is not None:
+            self.logger.log(metrics)
+        return metrics
+
+    # ------------------------------------------------------------------ phases
+    def rollout(self, stage: StageConfig) -> StepBatch:
+        """Draw this process's prompts and sample G completions for each."""
+        from rarl.data.prompts import build_messages
+
+        acc = self.accelerator
+        sampler = self._sampler(stage)
+        global_batch = sampler.next_batch(self.cfg.prompts_per_step)
+        self.state.sampler[stage.name] = sampler.state_dict()
+        samples = rank_slice(global_batch, acc.process_index, acc.num_processes)
+        r = self.cfg.rollout
+        self.model.eval()
+        rollout = self.backend.generate(
+            self.policy,
+            [build_messages(s) for s in samples],
+            num_generations=r.num_generations,
+            temperature=r.temperature,
+            top_p=r.top_p,
+            max_new_tokens=r.max_new_tokens,
+            seed=step_seed(self.cfg.seed, self.state.global_step, acc.process_index),
+        )
+        return StepBatch(samples=samples, rollout=rollout, group_size=r.num_generations)
+
+    def score(self, batch: StepBatch, reward_fn: Any) -> None:
+        """Reward every completion; a reward that raises scores 0 for that completion (counted, logged)."""
+        totals, parts, errors = score_completions(
+            reward_fn, batch.rollout.texts, [s.labels for s in batch.samples], batch.group_size
+        )
+        batch.onpolicy_rewards = totals  # [B*G]
+        batch.rewards = totals.clone()
+        batch.components = parts
+        batch.reward_errors = errors
+        self.state.reward_errors += errors
+
+    def mutate(self, batch: StepBatch, stage: StageConfig, reward_fn: Any) -> None:
+        """RMO: replace the k lowest rollouts of qualifying groups with a reference answer, then re-score."""
+        from rarl.data.prompts import answer_text
+
+        G = batch.group_size
+        ids = [s.sample_id for s in batch.samples]
+        batch.rmo_mask = torch.zeros_like(batch.rewards, dtype=torch.bool)
+        rmo = self.cfg.rmo
+        if rmo.source == "best_seen":
+            best = algo.best_seen_rewards(self.best_seen, ids)  # [B], before this batch
+            usable = algo.best_seen_beats_group(best, batch.rewards, G)  # [B]
+            self.best_seen.update(algo.best_seen_updates(self.best_seen, ids, batch.rollout.texts, batch.rewards, G))
+        if not stage.rmo or rmo.k == 0:
+            return
+        gen = torch.Generator().manual_seed(
+            step_seed(self.cfg.seed + 1, self.state.global_step, self.accelerator.process_index)
+        )
+        mask = algo.select_rmo(
+            batch.rewards, G, k=rmo.k, prob=rmo.prob, trigger=rmo.trigger, std_eps=rmo.std_eps, generator=gen
+        )  # [B*G]
+        rows, texts = [], []
+        for row in mask.nonzero().flatten().tolist():
+            b = row // G
+            if rmo.source == "ground_truth":
+                texts.append(answer_text(batch.samples[b]))
+            elif bool(usable[b]):
+                texts.append(self.best_seen[ids[b]].text)
+            else:
+                continue  # nothing better than what the group already has
+            rows.append(row)
+        if not rows:
+            return
+        from rarl.model import encode_completions
+
+        ids, comp_mask = encode_completions(self.policy, texts)
+        batch.rollout = batch.rollout.replace_completions(rows, ids, comp_mask, texts)
+        labels = [batch.samples[r // G].labels for r in rows]
+        new_totals, _, errors = score_completions(reward_fn, texts, labels, 1)
+        batch.reward_errors += errors
+        rows_t = torch.tensor(rows, dtype=torch.long)
+        batch.rewards[rows_t] = new_totals
+        batch.rmo_mask[rows_t] = True
+
+    def compute_advantages(self, batch: StepBatch) -> None:
+        a = self.cfg.algorithm
+        G = batch.group_size
+        if batch.rmo_mask is not None and bool(batch.rmo_mask.any()):
+            batch.advantages = algo.rmo_advantages(
+                batch.onpolicy_rewards,
+                batch.rewards,
+                batch.rmo_mask,
+                G,
+                baseline=self.cfg.rmo.baseline,
+                scale=a.scale,
+                eps=a.eps,
+                std_eps=self.cfg.rmo.std_eps,
+            )
+        else:
+            batch.advantages = algo.group_advantages(batch.rewards, G, scale=a.scale, eps=a.eps)
+        if a.dapo_filter:
+            keep_groups = algo.dapo_keep_mask(batch.rewards, G, std_eps=a.std_eps)  # [B]
+            batch.keep = algo.expand_group_mask(keep_groups, G)  # [B*G]
+        else:
+            batch.keep = torch.ones_like(batch.rewards, dtype=torch.bool)
+
+    @torch.no_grad()
+    def reference_logprobs(self, batch: StepBatch) -> None:
+        """Old log-probs (only when several optimisation epochs reuse the batch) and reference log-probs."""
+        from rarl.model import token_logprobs
+
+        ro = batch.rollout
+        mb = self.cfg.micro_batch_size
+        device = self.accelerator.device
+        if self.cfg.algorithm.num_iterations > 1:
+            self.model.eval()
+            batch.old_logp = token_logprobs(
+                self.model, ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device), mb
+            )
+        if self.reference is None:
+            return
+        if self.reference == "adapters-disabled":
+            unwrapped = self.accelerator.unwrap_model(self.model)
+            with unwrapped.disable_adapter():
+                batch.ref_logp = token_logprobs(
+                    unwrapped, ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device), mb
+                )
+        else:
+            batch.ref_logp = token_logprobs(
+                self.reference, ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device), mb
+            )
+
+    def update(self, batch: StepBatch) -> dict[str, float]:
+        """`num_iterations` passes of clipped-surrogate + KL over micro-batches, one optimizer step each."""
+        from rarl.model import token_logprobs
+
+        acc = self.accelerator
+        a = self.cfg.algorithm
+        ro = batch.rollout
+        device = acc.device
+        rows = batch.keep.nonzero().flatten().tolist()
+        weight = 1.0
+        if not rows:  # every group filtered: one zero-weight pass keeps processes in step
+            rows, weight = [0], 0.0
+        mb = self.cfg.micro_batch_size
+        chunks = [rows[i : i + mb] for i in range(0, len(rows), mb)]
+        n_seq = len(rows)
+        n_tok = int(ro.completion_mask[rows].sum())
+        sums: dict[str, float] = {}
+        grad_norm = float("nan")
+        self.model.train()
+        for _ in range(a.num_iterations):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss_total = 0.0
+            for i, chunk in enumerate(chunks):
+                idx = torch.tensor(chunk, dtype=torch.long)
+                ids = ro.completion_ids[idx].to(device)  # [m, T]
+                mask = ro.completion_mask[idx].to(device)  # [m, T]
+                sync = acc.no_sync(self.model) if i < len(chunks) - 1 else contextlib.nullcontext()
+                with sync:
+                    logp = token_logprobs(self.model, ro.prompts.select(chunk).to(device), ids, mask)
+                    old = batch.old_logp[idx].to(device) if batch.old_logp is not None else logp.detach()
+                    ref = batch.ref_logp[idx].to(device) if batch.ref_logp is not None else None
+                    loss, m = algo.policy_loss(
+                        logp,
+                        old,
+                        batch.advantages[idx].to(device),
+                        mask,
+                        ref_logp=ref,
+                        clip_eps=a.clip_eps,
+                        clip_eps_high=a.clip_eps_high,
+                        beta=a.beta if ref is not None else 0.0,
+                        aggregation=a.aggregation,
+                        num_sequences_total=n_seq,
+                        num_tokens_total=max(n_tok, 1),
+                    )
+                    acc.backward(loss * weight)
+                loss_total += float(loss.detach())
+                for k, v in m.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * len(chunk) / n_seq
+            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm))
+            if self.guard.check(loss_total, grad_norm):
+                self.optimizer.step()
+            else:
+                self.state.skipped_steps += 1
+            self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        sums["loss"] = loss_total
+        sums["grad_norm"] = grad_norm
+        sums["lr"] = self.scheduler.get_last_lr()[0]
+        return sums
+
+    def log_step(self, batch: StepBatch, update_metrics: dict[str, float], stage: StageConfig) -> dict[str, float]:
+        """Per-step metrics averaged over processes; sample completions every `sample_every` steps."""
+        G = batch.group_size
+        a = self.cfg.algorithm
+        onp = batch.onpolicy_rewards
+        local: dict[str, float] = {f"reward/{k}": float(v.mean()) for k, v in batch.components.items()}
+        local["reward/total_mean"] = float(onp.mean())
+        local["reward/total_std"] = float(onp.std()) if onp.numel() > 1 else 0.0
+        local["zero_var_frac_before"] = float(algo.zero_variance_groups(onp, G, std_eps=a.std_eps).float().mean())
+        local["zero_var_frac_after"] = float(
+            algo.zero_variance_groups(batch.rewards, G, std_eps=a.std_eps).float().mean()
+        )
+        mutated_groups = batch.rmo_mask.view(-1, G).any(dim=1)
+        local["rmo_mutated_frac"] = float(mutated_groups.float().mean())
+        if bool(batch.rmo_mask.any()):
+            local["reward/injected_mean"] = float(batch.rewards[batch.rmo_mask].mean())
+        local["reward/onpolicy_mean"] = float(onp.mean())
+        local["kept_frac"] = float(batch.keep.float().mean())
+        lengths = torch.tensor(batch.rollout.lengths, dtype=torch.float)
+        local["completion_len_mean"] = float(lengths.mean())
+        local["truncated_frac"] = float(batch.rollout.truncated.float().mean())
+        local["reward_errors"] = float(batch.reward_errors)
+        local.update(update_metrics)
+        metrics = self._mean_over_processes(local)
+        metrics.update(
+            step=self.state.global_step,
+            stage=stage.name,
+            skipped_steps=self.state.skipped_steps,
+        )
+        every = self.cfg.logging.sample_every
+        if self.logger is not None and every and self.state.global_step % every == 0:
+            self.logger.log_samples(
+                self.state.global_step,
+                [
+                    {
+                        "sample_id": s.sample_id,
+                        "labels": s.labels,
+                        "completion": batch.rollout.texts[b * G],
+                        "reward": float(batch.onpolicy_rewards[b * G]),
+                    }
+                    for b, s in enumerate(batch.samples[:2])
+                ],
+            )
+        return metrics
+
+    # ------------------------------------------------------------------ state
+    def _mean_over_processes(self, values: dict[str, float]) -> dict[str, float]:
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return dict(values)
+        keys = sorted(values)
+        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=acc.device)
+        t = acc.reduce(t, reduction="mean")
+        return {k: float(v) for k, v in zip(keys, t.tolist())}
+
+    def trainer_state_dict(self) -> dict[str, Any]:
+        return {
+            "global_step": self.state.global_step,
+            "stage_index": self.state.stage_index,
+            "step_in_stage": self.state.step_in_stage,
+            "sampler": self.state.sampler,
+            "best_seen": {k: [v.reward, v.text] for k, v in self.best_seen.items()},
+            "skipped_steps": self.state.skipped_steps,
+            "reward_errors": self.state.reward_errors,
+        }
+
+    def save_checkpoint(self) -> Path:
+        return save_checkpoint(
+            self.accelerator,
+            self.out,
+            self.state.global_step,
+            self.trainer_state_dict(),
+            to_dict(self.cfg),
+            keep_last=self.cfg.checkpoint.keep_last,
+        )
+
+    def _maybe_resume(self) -> int | None:
+        path = latest_checkpoint(self.out)
+        if path is None:
+            log.info("no checkpoint in %s; starting from scratch", self.out)
+            return None
+        state = load_checkpoint(self.accelerator, path)
+        self.best_seen = {k: algo.BestSeen(text=v[1], reward=v[0]) for k, v in state.pop("best_seen", {}).items()}
+        self.state = TrainerState(**state)
+        self.samplers = {}
+        log.info("resumed from %s (step %d)", path, self.state.global_step)
+        return self.state.global_step
+
+    def end_stage(self, stage: StageConfig) -> None:
+        """Save the stage's model folder; the next stage starts from these weights."""
+        if self.cfg.checkpoint.save_final_model:
+            save_model_folder(self.accelerator, self.model, self.policy.processor, self.out / stage.name)
+        self.state.stage_index += 1
+        self.state.step_in_stage = 0
+        self.save_checkpoint()
+        if self.state.stage_index == len(self.cfg.stages) and self.cfg.checkpoint.save_final_model:
+            save_model_folder(self.accelerator, self.model, self.policy.processor, self.out / "final")
+
+
+def score_completions(
+    reward_fn: Any, texts: list[str], labels: list[list[float]], group_size: int
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+    """Score `texts` (row r belongs to labels[r // group_size]) -> (totals [R], components name -> [R], errors).
+
+    A reward function that raises on a completion gives that completion 0 in every component; the failure is
+    counted and logged with the text, and the run goes on.
+    """
+    totals: list[float] = []
+    rows: list[dict[str, float]] = []
+    errors = 0
+    for r, text in enumerate(texts):
+        try:
+            breakdown = reward_fn.score(text, labels[r // group_size])
+            parts = breakdown.as_dict()
+            total = float(breakdown.total)
+        except Exception as e:  # a reward bug must not kill a long run
+            errors += 1
+            log.warning("reward raised %s on completion %r; scored 0", type(e).__name__, text[:200])
+            parts, total = {}, 0.0
+        totals.append(total)
+        rows.append(parts)
+    names = sorted({k for p in rows for k in p if k != "total"})
+    components = {n: torch.tensor([p.get(n, 0.0) for p in rows], dtype=torch.float32) for n in names}
+    return torch.tensor(totals, dtype=torch.float32), components, errors
+
+
+def run_grpo(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Entry point of `rarl train`."""
+    trainer = GRPOTrainer(cfg)
+    return trainer.train(resume=resume)

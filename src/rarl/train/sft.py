@@ -1,0 +1,166 @@
+"""Supervised fine-tuning baseline (the paper's "+SFT" rows).
+
+The target of each sample is its ground-truth answer text (`rarl.data.prompts.answer_text`: a short fixed
+`<think>` followed by the answer list sorted ascending), followed by EOS; the loss is the mean negative
+log-likelihood over answer tokens only (the prompt and images are context). It shares the model loading,
+data, schedule, checkpoint and logging code with the GRPO trainer, so "samples seen" budgets compare
+directly: one SFT step consumes `batch_size` samples, one GRPO step `prompts_per_step` prompts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rarl.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model_folder
+from rarl.train.common import (
+    NonFiniteGuard,
+    load_policy_from_config,
+    make_accelerator,
+    make_optimizer,
+    make_scheduler,
+    open_run_dir,
+    should_checkpoint,
+)
+from rarl.train.config import SFTConfig
+from rarl.train.errors import TrainingAborted
+from rarl.train.progress import StepProgress
+from rarl.train.sampler import EpochSampler, rank_slice
+from rarl.train.timing import PhaseTimer
+from rarl.utils.config import to_dict
+
+log = logging.getLogger("rarl")
+
+
+def nll_loss(logp: torch.Tensor, mask: torch.Tensor, num_tokens_total: int) -> torch.Tensor:
+    """Summed negative log-likelihood of masked tokens divided by the batch's total token count.
+
+    logp, mask: [m, T]. Dividing by the token count of the whole (accumulated) batch makes the sum of
+    micro-batch losses equal the token-mean loss of the full batch.
+    """
+    return -(logp * mask).sum() / max(num_tokens_total, 1)
+
+
+class SFTTrainer:
+    def __init__(self, cfg: SFTConfig, accelerator: Any | None = None) -> None:
+        from rarl.data import load_manifest
+
+        self.cfg = cfg
+        self.out = Path(cfg.output_dir)
+        self.accelerator = accelerator or make_accelerator(cfg.seed)
+        acc = self.accelerator
+        if cfg.batch_size % acc.num_processes:
+            raise TrainingAborted(
+                f"batch_size ({cfg.batch_size}) must divide by the number of processes ({acc.num_processes})"
+            )
+        if not cfg.data.manifest:
+            raise TrainingAborted("data.manifest is empty: point it at a folder written by `rarl prepare`")
+        samples = [s for s in load_manifest(cfg.data.manifest, cfg.data.train_split) if s.n in set(cfg.data.sizes)]
+        if not samples:
+            raise TrainingAborted(f"no training samples of sizes {cfg.data.sizes} in {cfg.data.manifest}")
+        self.sampler = EpochSampler(samples, seed=cfg.seed)
+        self.policy = load_policy_from_config(cfg.model, self.out, acc)
+        optimizer = make_optimizer(self.policy.model, cfg.optim)
+        scheduler = make_scheduler(optimizer, cfg.optim, cfg.steps)
+        self.model, self.optimizer, self.scheduler = acc.prepare(self.policy.model, optimizer, scheduler)
+        self.guard = NonFiniteGuard(cfg.guards)
+        self.global_step = 0
+        self.skipped_steps = 0
+
+    def train(self, resume: bool = False) -> Path:
+        acc = self.accelerator
+        resume_step = self._maybe_resume() if resume else None
+        logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
+        progress = StepProgress(self.cfg.steps, enabled=self.cfg.logging.progress and acc.is_main_process, description="sft")
+        progress.advance_to(self.global_step)
+        try:
+            while self.global_step < self.cfg.steps:
+                metrics = self.step()
+                logger.log(metrics)
+                progress.update("sft", metrics)
+                if should_checkpoint(self.cfg.checkpoint, self.global_step):
+                    self.save_checkpoint()
+        finally:
+            progress.close()
+            logger.close()
+        self.save_checkpoint()
+        final = self.out / "final"
+        if self.cfg.checkpoint.save_final_model:
+            save_model_folder(acc, self.model, self.policy.processor, final)
+        return final
+
+    def step(self) -> dict[str, Any]:
+        from rarl.data.prompts import answer_text, build_messages
+        from rarl.model import encode_completions, encode_prompts, token_logprobs
+
+        acc = self.accelerator
+        timer = PhaseTimer()
+        with timer.phase("data"):
+            batch = rank_slice(self.sampler.next_batch(self.cfg.batch_size), acc.process_index, acc.num_processes)
+            ids, mask = encode_completions(self.policy, [answer_text(s) for s in batch])  # [B, T]
+            n_tok = int(mask.sum())
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_total = 0.0
+        mb = self.cfg.micro_batch_size
+        chunks = [list(range(i, min(i + mb, len(batch)))) for i in range(0, len(batch), mb)]
+        with timer.phase("update"):
+            for i, chunk in enumerate(chunks):
+                prompts = encode_prompts(self.policy, [build_messages(batch[j]) for j in chunk]).to(acc.device)
+                idx = torch.tensor(chunk, dtype=torch.long)
+                sync = acc.no_sync(self.model) if i < len(chunks) - 1 else contextlib.nullcontext()
+                with sync:
+                    logp = token_logprobs(self.model, prompts, ids[idx].to(acc.device), mask[idx].to(acc.device))
+                    loss = nll_loss(logp, mask[idx].to(acc.device), n_tok)
+                    acc.backward(loss)
+                loss_total += float(loss.detach())
+            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm))
+            if self.guard.check(loss_total, grad_norm):
+                self.optimizer.step()
+            else:
+                self.skipped_steps += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+        self.global_step += 1
+        metrics: dict[str, Any] = {
+            "step": self.global_step,
+            "stage": "sft",
+            "loss": loss_total,
+            "grad_norm": grad_norm,
+            "lr": self.scheduler.get_last_lr()[0],
+            "answer_tokens": n_tok,
+            "skipped_steps": self.skipped_steps,
+        }
+        metrics.update(timer.as_metrics())
+        return metrics
+
+    def save_checkpoint(self) -> Path:
+        state = {
+            "global_step": self.global_step,
+            "sampler": self.sampler.state_dict(),
+            "skipped_steps": self.skipped_steps,
+        }
+        return save_checkpoint(
+            self.accelerator, self.out, self.global_step, state, to_dict(self.cfg), self.cfg.checkpoint.keep_last
+        )
+
+    def _maybe_resume(self) -> int | None:
+        path = latest_checkpoint(self.out)
+        if path is None:
+            log.info("no checkpoint in %s; starting from scratch", self.out)
+            return None
+        state = load_checkpoint(self.accelerator, path)
+        self.global_step = int(state["global_step"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        log.info("resumed from %s (step %d)", path, self.global_step)
+        return self.global_step
+
+
+def run_sft(cfg: SFTConfig, resume: bool = False) -> Path:
+    """Entry point of `rarl sft`."""
+    return SFTTrainer(cfg).train(resume=resume)
