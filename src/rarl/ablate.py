@@ -28,7 +28,9 @@ from rarl.utils.config import load_config
 log = logging.getLogger("rarl")
 
 
-def _single_stage(cfg: TrainConfig, name: str, weights: tuple[float, float, float], sizes: list[int] | None) -> None:
+def _single_stage(
+    cfg: TrainConfig, name: str, weights: tuple[float, float, float], sizes: list[int] | None
+) -> None:
     total = sum(s.steps for s in cfg.stages)
     cfg.stages = [StageConfig(name=name, steps=total, reward_weights=weights, rmo=False, sizes=sizes)]
 
@@ -98,9 +100,9 @@ def run_ablations(
     from rarl.eval.protocol import EvalSettings, evaluate_policy
     from rarl.eval.tables import render_ablation_table
     from rarl.model import load_policy
+    from rarl.train.common import make_accelerator
     from rarl.train.grpo import GRPOTrainer
     from rarl.train.metrics_log import read_metrics
-    from rarl.train.common import make_accelerator
     from rarl.utils.io import atomic_write_text
 
     out = Path(out)
@@ -118,7 +120,11 @@ def run_ablations(
         log.info("ablation %s: training into %s", name, cfg.output_dir)
         GRPOTrainer(cfg, accelerator=accelerator).train()
 
-    settings = eval_settings if isinstance(eval_settings, EvalSettings) else EvalSettings(sizes=tuple(base.data.sizes))
+    settings = (
+        eval_settings
+        if isinstance(eval_settings, EvalSettings)
+        else EvalSettings(sizes=tuple(base.data.sizes))
+    )
     task_name = Path(base.data.manifest).name
     base_path = base.model.name_or_path
     if base_path == "tiny":
@@ -127,7 +133,9 @@ def run_ablations(
 
     def results_for(path: str, label: str) -> dict:
         if path not in cache:
-            cache[path], _ = evaluate_policy(load_policy(path, dtype="float32"), base.data.manifest, settings, name=label)
+            cache[path], _ = evaluate_policy(
+                load_policy(path, dtype="float32"), base.data.manifest, settings, name=label
+            )
         return cache[path]
 
     sections: dict[str, dict[str, dict]] = {"": {task_name: {"Baseline": results_for(base_path, "baseline")}}}

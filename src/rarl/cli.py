@@ -101,7 +101,9 @@ def prepare(
     root: Annotated[Path | None, typer.Option(help="Dataset root (images, annotation files).")] = None,
     sizes: Annotated[str, typer.Option(help="N-image sample sizes.")] = "1,2,4,8",
     seed: Annotated[int, typer.Option(help="Seed for splits, grouping and synthetic images.")] = 0,
-    strict: Annotated[bool, typer.Option(help="Abort on the first bad item instead of excluding it.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Abort on the first bad item instead of excluding it.")
+    ] = False,
     option: Annotated[
         list[str] | None,
         typer.Option(
@@ -229,9 +231,7 @@ def ablate(
     out: Annotated[Path, typer.Option(help="Folder for all variant runs and the combined table.")] = Path(
         "runs/ablate"
     ),
-    variants: Annotated[
-        str, typer.Option(help="Comma-separated subset of variants (default: all).")
-    ] = "",
+    variants: Annotated[str, typer.Option(help="Comma-separated subset of variants (default: all).")] = "",
 ) -> None:
     """Run the paper's ablations (Tables 3 and 6, RMO vs DAPO filter) from one base; one combined table."""
     from rarl.ablate import run_ablations
@@ -243,7 +243,9 @@ def ablate(
 @friendly
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("runs/demo"),
-    size: Annotated[str, typer.Option(help="default (about 10-15 min on 2 CPU cores) or smoke (a minute or two).")] = "default",
+    size: Annotated[
+        str, typer.Option(help="default (about 10-15 min on 2 CPU cores) or smoke (a minute or two).")
+    ] = "default",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """The main job: tiny Qwen2.5-VL + synthetic ordinal task; base vs SFT vs RARL, paper-style table."""

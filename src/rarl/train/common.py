@@ -142,7 +142,6 @@ def should_checkpoint(cfg: CheckpointConfig, global_step: int) -> bool:
     return cfg.every > 0 and global_step > 0 and global_step % cfg.every == 0
 
 
-
 def open_run_dir(out: Path, cfg: Any, accelerator: Any, logging_cfg: Any, resume_step: int | None) -> Any:
     """Write the resolved config next to the run and open its metric logger (main process only writes)."""
     import yaml

@@ -254,7 +254,9 @@ class GRPOTrainer:
         if rmo.source == "best_seen":
             best = algo.best_seen_rewards(self.best_seen, ids)  # [B], before this batch
             usable = algo.best_seen_beats_group(best, batch.rewards, G)  # [B]
-            self.best_seen.update(algo.best_seen_updates(self.best_seen, ids, batch.rollout.texts, batch.rewards, G))
+            self.best_seen.update(
+                algo.best_seen_updates(self.best_seen, ids, batch.rollout.texts, batch.rewards, G)
+            )
         if not stage.rmo or rmo.k == 0:
             return
         gen = torch.Generator().manual_seed(
@@ -319,7 +321,11 @@ class GRPOTrainer:
         if self.cfg.algorithm.num_iterations > 1:
             self.model.eval()
             batch.old_logp = token_logprobs(
-                self.model, ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device), mb
+                self.model,
+                ro.prompts.to(device),
+                ro.completion_ids.to(device),
+                ro.completion_mask.to(device),
+                mb,
             )
         if self.reference is None:
             return
@@ -327,11 +333,19 @@ class GRPOTrainer:
             unwrapped = self.accelerator.unwrap_model(self.model)
             with unwrapped.disable_adapter():
                 batch.ref_logp = token_logprobs(
-                    unwrapped, ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device), mb
+                    unwrapped,
+                    ro.prompts.to(device),
+                    ro.completion_ids.to(device),
+                    ro.completion_mask.to(device),
+                    mb,
                 )
         else:
             batch.ref_logp = token_logprobs(
-                self.reference, ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device), mb
+                self.reference,
+                ro.prompts.to(device),
+                ro.completion_ids.to(device),
+                ro.completion_mask.to(device),
+                mb,
             )
 
     def update(self, batch: StepBatch) -> dict[str, float]:
@@ -394,7 +408,9 @@ class GRPOTrainer:
         sums["lr"] = self.scheduler.get_last_lr()[0]
         return sums
 
-    def log_step(self, batch: StepBatch, update_metrics: dict[str, float], stage: StageConfig) -> dict[str, float]:
+    def log_step(
+        self, batch: StepBatch, update_metrics: dict[str, float], stage: StageConfig
+    ) -> dict[str, float]:
         """Per-step metrics averaged over processes; sample completions every `sample_every` steps."""
         G = batch.group_size
         a = self.cfg.algorithm
@@ -402,7 +418,9 @@ class GRPOTrainer:
         local: dict[str, float] = {f"reward/{k}": float(v.mean()) for k, v in batch.components.items()}
         local["reward/total_mean"] = float(onp.mean())
         local["reward/total_std"] = float(onp.std()) if onp.numel() > 1 else 0.0
-        local["zero_var_frac_before"] = float(algo.zero_variance_groups(onp, G, std_eps=a.std_eps).float().mean())
+        local["zero_var_frac_before"] = float(
+            algo.zero_variance_groups(onp, G, std_eps=a.std_eps).float().mean()
+        )
         local["zero_var_frac_after"] = float(
             algo.zero_variance_groups(batch.rewards, G, std_eps=a.std_eps).float().mean()
         )
@@ -476,7 +494,9 @@ class GRPOTrainer:
             log.info("no checkpoint in %s; starting from scratch", self.out)
             return None
         state = load_checkpoint(self.accelerator, path)
-        self.best_seen = {k: algo.BestSeen(text=v[1], reward=v[0]) for k, v in state.pop("best_seen", {}).items()}
+        self.best_seen = {
+            k: algo.BestSeen(text=v[1], reward=v[0]) for k, v in state.pop("best_seen", {}).items()
+        }
         self.state = TrainerState(**state)
         self.samplers = {}
         log.info("resumed from %s (step %d)", path, self.state.global_step)

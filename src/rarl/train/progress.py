@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-KEY_METRICS = (("reward/total_mean", "R"), ("reward/regression", "reg"), ("kl", "kl"), ("rmo_mutated_frac", "rmo"))
+KEY_METRICS = (
+    ("reward/total_mean", "R"),
+    ("reward/regression", "reg"),
+    ("kl", "kl"),
+    ("rmo_mutated_frac", "rmo"),
+)
 
 
 class StepProgress:

@@ -59,7 +59,9 @@ class SFTTrainer:
             )
         if not cfg.data.manifest:
             raise TrainingAborted("data.manifest is empty: point it at a folder written by `rarl prepare`")
-        samples = [s for s in load_manifest(cfg.data.manifest, cfg.data.train_split) if s.n in set(cfg.data.sizes)]
+        samples = [
+            s for s in load_manifest(cfg.data.manifest, cfg.data.train_split) if s.n in set(cfg.data.sizes)
+        ]
         if not samples:
             raise TrainingAborted(f"no training samples of sizes {cfg.data.sizes} in {cfg.data.manifest}")
         self.sampler = EpochSampler(samples, seed=cfg.seed)
@@ -75,7 +77,9 @@ class SFTTrainer:
         acc = self.accelerator
         resume_step = self._maybe_resume() if resume else None
         logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
-        progress = StepProgress(self.cfg.steps, enabled=self.cfg.logging.progress and acc.is_main_process, description="sft")
+        progress = StepProgress(
+            self.cfg.steps, enabled=self.cfg.logging.progress and acc.is_main_process, description="sft"
+        )
         progress.advance_to(self.global_step)
         try:
             while self.global_step < self.cfg.steps:
@@ -100,7 +104,9 @@ class SFTTrainer:
         acc = self.accelerator
         timer = PhaseTimer()
         with timer.phase("data"):
-            batch = rank_slice(self.sampler.next_batch(self.cfg.batch_size), acc.process_index, acc.num_processes)
+            batch = rank_slice(
+                self.sampler.next_batch(self.cfg.batch_size), acc.process_index, acc.num_processes
+            )
             ids, mask = encode_completions(self.policy, [answer_text(s) for s in batch])  # [B, T]
             n_tok = int(mask.sum())
         self.model.train()
@@ -110,11 +116,15 @@ class SFTTrainer:
         chunks = [list(range(i, min(i + mb, len(batch)))) for i in range(0, len(batch), mb)]
         with timer.phase("update"):
             for i, chunk in enumerate(chunks):
-                prompts = encode_prompts(self.policy, [build_messages(batch[j]) for j in chunk]).to(acc.device)
+                prompts = encode_prompts(self.policy, [build_messages(batch[j]) for j in chunk]).to(
+                    acc.device
+                )
                 idx = torch.tensor(chunk, dtype=torch.long)
                 sync = acc.no_sync(self.model) if i < len(chunks) - 1 else contextlib.nullcontext()
                 with sync:
-                    logp = token_logprobs(self.model, prompts, ids[idx].to(acc.device), mask[idx].to(acc.device))
+                    logp = token_logprobs(
+                        self.model, prompts, ids[idx].to(acc.device), mask[idx].to(acc.device)
+                    )
                     loss = nll_loss(logp, mask[idx].to(acc.device), n_tok)
                     acc.backward(loss)
                 loss_total += float(loss.detach())
@@ -145,7 +155,12 @@ class SFTTrainer:
             "skipped_steps": self.skipped_steps,
         }
         return save_checkpoint(
-            self.accelerator, self.out, self.global_step, state, to_dict(self.cfg), self.cfg.checkpoint.keep_last
+            self.accelerator,
+            self.out,
+            self.global_step,
+            state,
+            to_dict(self.cfg),
+            self.cfg.checkpoint.keep_last,
         )
 
     def _maybe_resume(self) -> int | None:
