@@ -1,0 +1,173 @@
+"""Generic reader: a CSV or JSONL file of `path,label` rows, so any ordinal dataset works without code.
+
+CSV: a header row with at least `path` and `label` columns (names configurable); JSONL: one object per
+line with the same keys (`image` is accepted for `path`). An optional `rule` column/key sets the rule for
+that row (rows with different rules are never grouped together); every other column/key goes to
+`meta`. Relative image paths are resolved against `images_dir`, by default the table's folder. The
+table is `root` itself, or `file` inside the folder `root`.
+
+Task options that are not given are inferred, and each inference is written in the report's notes:
+- `value_range`: (min label, max label) of the rows;
+- `value_type`: "int" when every label is integral, else "float";
+- `precision`: 0 for int, 2 for float;
+- `delta`: 5% of the range width, at least 1 for int tasks (at least one display step for float tasks);
+- `rule`: the most common `rule` column value (an error if there is no rule at all).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rarl.data.errors import DataError, ReadReport
+from rarl.data.readers.base import ReadResult, check_label, require_dir, require_file
+from rarl.data.schema import METRICS, OrdinalItem, OrdinalTask
+
+_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d*)?)\s*[-,:]\s*(-?\d+(?:\.\d*)?)\s*$")
+
+
+def parse_value_range(value: Any) -> tuple[float, float]:
+    """(lo, hi) from a pair of numbers or a string "lo-hi" / "lo,hi" / "lo:hi"."""
+    if isinstance(value, str):
+        m = _RANGE.match(value)
+        if m is None:
+            raise DataError(f"value_range: expected 'lo-hi', got {value!r}")
+        return float(m[1]), float(m[2])
+    try:
+        lo, hi = (float(x) for x in value)
+    except (TypeError, ValueError):
+        raise DataError(f"value_range: expected (lo, hi), got {value!r}") from None
+    return lo, hi
+
+
+def _rows(table: Path) -> list[tuple[str, dict[str, Any] | None]]:
+    """(where, row) pairs; row is None for a line that could not be parsed."""
+    rows: list[tuple[str, dict[str, Any] | None]] = []
+    if table.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        with open(table, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    row = None
+                rows.append((f"{table.name}:{lineno}", row if isinstance(row, dict) else None))
+        return rows
+    with open(table, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None:
+            return rows
+        for row in reader:
+            rows.append((f"{table.name}:{reader.line_num}", row))
+    return rows
+
+
+def read_table(
+    root: str | os.PathLike | None = None,
+    *,
+    file: str | os.PathLike | None = None,
+    images_dir: str | os.PathLike | None = None,
+    name: str = "custom",
+    rule: str | None = None,
+    value_range: Any = None,
+    value_type: str | None = None,
+    precision: int | None = None,
+    delta: float | None = None,
+    metric: str = "mae",
+    path_column: str = "path",
+    label_column: str = "label",
+    strict: bool = False,
+) -> ReadResult:
+    """Read a CSV/JSONL table of image paths and labels (see the module docstring).
+
+    The table is `file` (relative to `root` when `root` is given and `file` is relative), else `root`.
+    """
+    if file is not None:
+        path = Path(file).expanduser()
+        table_path = Path(root) / path if root is not None and not path.is_absolute() else path
+    elif root is not None:
+        table_path = Path(root)
+    else:
+        raise DataError("csv: pass the CSV or JSONL file as root (or a folder as root and file=<name>)")
+    table = require_file(table_path, "csv")
+    base = table.parent if images_dir is None else require_dir(images_dir, "csv")
+    if metric not in METRICS:
+        raise DataError(f"csv: metric must be one of {METRICS}, got {metric!r}")
+    report = ReadReport(strict=strict)
+    parsed: list[tuple[str, str, float, str | None, dict[str, Any]]] = []
+    for where, row in _rows(table):
+        report.read += 1
+        if row is None:
+            report.skip("malformed row", where)
+            continue
+        raw_path = row.get(path_column)
+        if raw_path is None and path_column == "path":
+            raw_path = row.get("image")
+        if raw_path is None or str(raw_path).strip() == "":
+            report.skip(f"no '{path_column}' value", where)
+            continue
+        raw_label = row.get(label_column)
+        try:
+            label = float(raw_label)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            label = math.nan
+        if not math.isfinite(label):
+            report.skip("label is not a number", f"{where} ({raw_label!r})")
+            continue
+        row_rule = row.get("rule")
+        row_rule = str(row_rule).strip() if row_rule not in (None, "") else None
+        skip_keys = {path_column, label_column, "rule", "image"}
+        meta = {k: v for k, v in row.items() if k not in skip_keys and k is not None}
+        path = Path(str(raw_path).strip()).expanduser()
+        if not path.is_absolute():
+            path = base / path
+        parsed.append((where, os.path.normpath(path), label, row_rule, meta))
+    if not parsed:
+        raise DataError(f"csv: no usable rows in {table} ({'; '.join(report.lines()) or 'empty file'})")
+
+    labels = [p[2] for p in parsed]
+    if rule is None:
+        rules = Counter(p[3] for p in parsed if p[3] is not None)
+        if not rules:
+            raise DataError(f"csv: no rule for {table}: pass rule=... or add a 'rule' column")
+        rule = rules.most_common(1)[0][0]
+        report.note(f"rule (most common in the table): {rule!r}")
+    if value_range is None:
+        lo, hi = min(labels), max(labels)
+        report.note(f"value range inferred from the labels: {lo:g}-{hi:g}")
+    else:
+        lo, hi = parse_value_range(value_range)
+    if value_type is None:
+        integral = all(float(v).is_integer() for v in labels) and not precision
+        value_type = "int" if integral else "float"
+        report.note(f"value type inferred from the labels: {value_type}")
+    if precision is None:
+        precision = 0 if value_type == "int" else 2
+    if delta is None:
+        step = 1.0 if value_type == "int" else 10.0**-precision
+        delta = max((hi - lo) / 20, step)
+        report.note(f"delta defaulted to {delta:g} (5% of the range)")
+    task = OrdinalTask(
+        name=name,
+        rule=rule,
+        value_range=(lo, hi),
+        value_type=value_type,  # type: ignore[arg-type]
+        precision=int(precision),
+        delta=float(delta),
+        metric=metric,  # type: ignore[arg-type]
+    )
+    items = []
+    for where, path, label, row_rule, meta in parsed:
+        if not check_label(task, label, where, report):
+            continue
+        if row_rule is not None and row_rule != task.rule:
+            meta["rule"] = row_rule
+        items.append(OrdinalItem(image=path, label=label, meta=meta))
+    return ReadResult(task, items, report)
