@@ -74,8 +74,23 @@ def _setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
         force=True,
     )
-    for noisy in ("transformers", "accelerate", "httpx", "urllib3", "matplotlib", "PIL"):
+    for noisy in ("httpx", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_third_party(verbose)
+
+
+def quiet_third_party(verbose: bool = False) -> None:
+    """Keep transformers/accelerate chatter (weight-loading bars, tied-weight notes) out of normal runs."""
+    if verbose:
+        return
+    logging.getLogger("accelerate").setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
 
 
 def _int_list(text: str) -> list[int]:
@@ -145,6 +160,9 @@ def train(
     ctx: typer.Context,
     config: Annotated[Path, typer.Option(help="YAML recipe (configs/*.yaml).")],
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in output_dir.")] = False,
+    stop_at_step: Annotated[
+        int | None, typer.Option(help="Stop after this global step with a resumable checkpoint.")
+    ] = None,
 ) -> None:
     """GRPO training with the ranking-aware reward, RMO and the stage curriculum. Extra args: key=value."""
     from rarl.train.config import TrainConfig
@@ -152,7 +170,7 @@ def train(
     from rarl.utils.config import load_config
 
     cfg = load_config(TrainConfig, config, ctx.args)
-    run_grpo(cfg, resume=resume)
+    run_grpo(cfg, resume=resume, stop_at_step=stop_at_step)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})

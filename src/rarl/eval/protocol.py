@@ -37,16 +37,14 @@ def generate_answers(
     policy: Any, samples: Sequence[Any], settings: EvalSettings, on_batch: Any = None
 ) -> list[str]:
     """One completion per sample, batched; `on_batch(n)` is called after each batch (progress)."""
-    from rarl.data.prompts import build_messages
-    from rarl.model import get_backend
+    from rarl.model import generate
 
-    backend = get_backend("hf")
     texts: list[str] = []
     for start in range(0, len(samples), settings.batch_size):
         chunk = samples[start : start + settings.batch_size]
-        rollout = backend.generate(
+        rollout = generate(
             policy,
-            [build_messages(s) for s in chunk],
+            chunk,
             num_generations=1,
             temperature=settings.temperature,
             top_p=1.0,

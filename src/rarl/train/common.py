@@ -19,11 +19,16 @@ log = logging.getLogger("rarl")
 
 
 def make_accelerator(seed: int) -> Any:
-    """An `accelerate.Accelerator` (DDP / FSDP / DeepSpeed come from `accelerate launch` configs)."""
+    """An `accelerate.Accelerator` (DDP / FSDP / DeepSpeed come from `accelerate launch` configs).
+
+    Without CUDA the accelerator is told it runs on CPU, so several processes started by
+    `accelerate launch --multi_gpu --num_processes N` (torchrun) join one gloo process group instead of
+    each running alone.
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    accelerator = Accelerator()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(seed)
     return accelerator
 

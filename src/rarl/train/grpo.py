@@ -162,7 +162,12 @@ class GRPOTrainer:
         )
 
     # ------------------------------------------------------------------ the loop
-    def train(self, resume: bool = False) -> Path:
+    def train(self, resume: bool = False, stop_at_step: int | None = None) -> Path:
+        """Run (or continue) every stage; returns the final model folder.
+
+        `stop_at_step` ends the run early with a resumable checkpoint after that global step (for jobs
+        with a time limit: a later `--resume` continues exactly where this one stopped).
+        """
         acc = self.accelerator
         resume_step = self._maybe_resume() if resume else None
         self.logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
@@ -177,6 +182,9 @@ class GRPOTrainer:
                 while self.state.step_in_stage < stage.steps:
                     metrics = self.step(stage, reward_fn)
                     progress.update(stage.name, metrics)
+                    if stop_at_step is not None and self.state.global_step >= stop_at_step:
+                        self.save_checkpoint()
+                        return self.out / "final"
                     if should_checkpoint(self.cfg.checkpoint, self.state.global_step):
                         self.save_checkpoint()
                 self.end_stage(stage)
@@ -212,7 +220,7 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ phases
     def rollout(self, stage: StageConfig) -> StepBatch:
         """Draw this process's prompts and sample G completions for each."""
-        from rarl.data.prompts import build_messages
+        from rarl.model import generate
 
         acc = self.accelerator
         sampler = self._sampler(stage)
@@ -220,15 +228,15 @@ class GRPOTrainer:
         self.state.sampler[stage.name] = sampler.state_dict()
         samples = rank_slice(global_batch, acc.process_index, acc.num_processes)
         r = self.cfg.rollout
-        self.model.eval()
-        rollout = self.backend.generate(
+        rollout = generate(
             self.policy,
-            [build_messages(s) for s in samples],
+            samples,
             num_generations=r.num_generations,
             temperature=r.temperature,
             top_p=r.top_p,
             max_new_tokens=r.max_new_tokens,
             seed=step_seed(self.cfg.seed, self.state.global_step, acc.process_index),
+            backend=self.backend,
         )
         return StepBatch(samples=samples, rollout=rollout, group_size=r.num_generations)
 
@@ -280,7 +288,9 @@ class GRPOTrainer:
         from rarl.model import encode_completions
 
         ids, comp_mask = encode_completions(self.policy, texts)
-        batch.rollout = batch.rollout.replace_completions(rows, ids, comp_mask, texts)
+        batch.rollout = batch.rollout.replace_completions(
+            rows, ids, comp_mask, texts, self.policy.special.pad_id
+        )
         labels = [batch.samples[r // G].labels for r in rows]
         new_totals, _, errors = score_completions(reward_fn, texts, labels, 1)
         batch.reward_errors += errors
@@ -430,8 +440,7 @@ class GRPOTrainer:
             local["reward/injected_mean"] = float(batch.rewards[batch.rmo_mask].mean())
         local["reward/onpolicy_mean"] = float(onp.mean())
         local["kept_frac"] = float(batch.keep.float().mean())
-        lengths = torch.tensor(batch.rollout.lengths, dtype=torch.float)
-        local["completion_len_mean"] = float(lengths.mean())
+        local["completion_len_mean"] = float(batch.rollout.lengths.float().mean())
         local["truncated_frac"] = float(batch.rollout.truncated.float().mean())
         local["reward_errors"] = float(batch.reward_errors)
         local.update(update_metrics)
@@ -540,7 +549,6 @@ def score_completions(
     return torch.tensor(totals, dtype=torch.float32), components, errors
 
 
-def run_grpo(cfg: TrainConfig, resume: bool = False) -> Path:
+def run_grpo(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None) -> Path:
     """Entry point of `rarl train`."""
-    trainer = GRPOTrainer(cfg)
-    return trainer.train(resume=resume)
+    return GRPOTrainer(cfg).train(resume=resume, stop_at_step=stop_at_step)

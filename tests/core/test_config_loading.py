@@ -23,7 +23,9 @@ def test_defaults_follow_the_paper():
 def test_yaml_and_overrides(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("output_dir: x\nrollout:\n  num_generations: 4\nstages:\n  - name: a\n    steps: 3\n")
-    cfg = load_config(TrainConfig, p, ["optim.lr=3e-5", "stages.0.steps=7", "model.lora={r: 4}", "data.sizes=[1,2]"])
+    cfg = load_config(
+        TrainConfig, p, ["optim.lr=3e-5", "stages.0.steps=7", "model.lora={r: 4}", "data.sizes=[1,2]"]
+    )
     assert cfg.rollout.num_generations == 4
     assert cfg.optim.lr == 3e-5
     assert cfg.stages[0].steps == 7 and cfg.stages[0].name == "a"

@@ -1,0 +1,128 @@
+"""The released Qwen2.5-VL 3B / 7B architectures as configs, and random-weight instances of them.
+
+Values are those of the public `config.json` files of Qwen2.5-VL-3B-Instruct and -7B-Instruct. Where the
+technical report's Table 1 differs (it lists an LLM intermediate size of 4864 for 3B, a ViT MLP width of
+3456 and a vocabulary of 151646), the config files win, since they are what the checkpoints load with
+(3B: 11008, ViT 3420, vocabulary 151936; 7B: vocabulary 152064).
+
+`build_random_full_size(name, device="meta")` builds the model without allocating memory (parameter counts,
+memory planning); on a GPU it gives random bf16 weights for speed and memory measurements.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+from rarl.model.loading import DTypeName, resolve_dtype
+from rarl.model.special_tokens import QWEN_SPECIAL_TOKENS
+
+__all__ = ["FULL_SIZE_PARAMS", "build_random_full_size", "count_parameters", "full_size_config"]
+
+SizeName = Literal["3b", "7b"]
+
+_TEXT = {
+    "3b": {
+        "hidden_size": 2048,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 36,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 2,
+        "vocab_size": 151936,
+        "max_window_layers": 70,
+        "tie_word_embeddings": True,
+    },
+    "7b": {
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "vocab_size": 152064,
+        "max_window_layers": 28,
+        "tie_word_embeddings": False,
+    },
+}
+
+# Parameter counts of the released checkpoints (tied embeddings counted once).
+FULL_SIZE_PARAMS = {"3b": 3_754_622_976, "7b": 8_292_166_656}
+
+
+def full_size_config(name: SizeName) -> Qwen2_5_VLConfig:
+    """`Qwen2_5_VLConfig` of Qwen2.5-VL-3B ("3b") or -7B ("7b"), as published."""
+    key = name.lower()
+    if key not in _TEXT:
+        raise ValueError(f"unknown size {name!r}; choose from {sorted(_TEXT)}")
+    spec = _TEXT[key]
+    text_config = {
+        **{k: v for k, v in spec.items() if k != "tie_word_embeddings"},
+        "hidden_act": "silu",
+        "max_position_embeddings": 128000,
+        "rms_norm_eps": 1e-6,
+        "use_sliding_window": False,
+        "sliding_window": 32768,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [16, 24, 24]},
+        "bos_token_id": QWEN_SPECIAL_TOKENS["<|endoftext|>"],
+        "eos_token_id": QWEN_SPECIAL_TOKENS["<|im_end|>"],
+        "tie_word_embeddings": spec["tie_word_embeddings"],
+    }
+    vision_config = {
+        "depth": 32,
+        "hidden_size": 1280,
+        "intermediate_size": 3420,
+        "num_heads": 16,
+        "in_channels": 3,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 112,
+        "out_hidden_size": spec["hidden_size"],
+        "fullatt_block_indexes": [7, 15, 23, 31],
+        "tokens_per_second": 2,
+        "hidden_act": "silu",
+    }
+    return Qwen2_5_VLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_id=QWEN_SPECIAL_TOKENS["<|image_pad|>"],
+        video_token_id=QWEN_SPECIAL_TOKENS["<|video_pad|>"],
+        vision_start_token_id=QWEN_SPECIAL_TOKENS["<|vision_start|>"],
+        vision_end_token_id=QWEN_SPECIAL_TOKENS["<|vision_end|>"],
+        tie_word_embeddings=spec["tie_word_embeddings"],
+    )
+
+
+def build_random_full_size(
+    name: SizeName,
+    dtype: DTypeName | torch.dtype = "bfloat16",
+    device: str | torch.device = "meta",
+    attn_implementation: str = "sdpa",
+    seed: int = 0,
+) -> Qwen2_5_VLForConditionalGeneration:
+    """Instantiate the full-size architecture with random weights directly on `device`.
+
+    On "meta" nothing is allocated (shapes only). On a GPU the weights are initialised there, in `dtype`.
+    """
+    config = full_size_config(name)
+    config._attn_implementation = attn_implementation
+    torch_dtype = resolve_dtype(dtype)
+    if torch_dtype == "auto":
+        torch_dtype = torch.bfloat16
+    dev = torch.device(device)
+    previous = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch_dtype)
+        with torch.device(dev), torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+            torch.manual_seed(seed)
+            model = Qwen2_5_VLForConditionalGeneration(config)
+    finally:
+        torch.set_default_dtype(previous)
+    return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters, shared (tied) tensors counted once; works on the meta device."""
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,264 @@
+"""Loading a Qwen2.5-VL policy (released checkpoint or the offline tiny one) and its reference model.
+
+`load_policy` goes through `Qwen2_5_VLForConditionalGeneration.from_pretrained` and the processor loader
+in `rarl.model.processor` for every source: a hub id, a downloaded folder, or a folder written by
+`build_tiny_qwen2_5_vl`. Optional pieces: LoRA adapters on the language model (peft), a frozen vision
+tower, gradient checkpointing, and the image pixel budget.
+
+The reference model for the KL term: with LoRA it is the same module with adapters disabled
+(`policy.reference()`), so no second copy is held; without LoRA, `make_reference(policy)` deep-copies and
+freezes the model once, at the start of training.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
+
+from rarl.model.processor import load_processor, set_pixel_budget
+from rarl.model.special_tokens import SpecialTokens
+
+__all__ = ["LoraSettings", "Policy", "load_policy", "make_reference", "resolve_dtype", "unwrap_model"]
+
+DTypeName = Literal["float32", "bfloat16", "float16", "auto"]
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_LM_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+class ModelLoadError(ValueError):
+    """A model folder or hub id that cannot be loaded as a Qwen2.5-VL policy (the message names it)."""
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapters on the language model's linear layers (the vision tower only with `include_vision`)."""
+
+    r: int = 16
+    """Adapter rank."""
+    alpha: int = 32
+    """Scaling numerator: the update is (alpha / r) * B @ A."""
+    dropout: float = 0.0
+    """Adapter dropout. 0 keeps the forward pass deterministic, so the PPO ratio is exactly 1 on the first
+    inner step; raise it only if you accept that noise."""
+    target_modules: tuple[str, ...] = _LM_LINEAR
+    """Which linear layers of each decoder block get adapters (names inside `self_attn` / `mlp`)."""
+    include_vision: bool = False
+    """Also adapt the vision blocks' linear layers (qkv, proj, gate/up/down_proj)."""
+
+    def __post_init__(self) -> None:
+        if self.r <= 0 or self.alpha <= 0:
+            raise ValueError(f"LoRA r and alpha must be positive, got r={self.r}, alpha={self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+        self.target_modules = tuple(self.target_modules)
+        unknown = sorted(set(self.target_modules) - set(_LM_LINEAR))
+        if unknown or not self.target_modules:
+            raise ValueError(f"LoRA target_modules {unknown or '()'} not among {list(_LM_LINEAR)}")
+
+    def target_regex(self) -> str:
+        """A peft `target_modules` regex (peft full-matches it against module names) for the intended layers."""
+        attn = [m for m in self.target_modules if m.endswith(("q_proj", "k_proj", "v_proj", "o_proj"))]
+        mlp = [m for m in self.target_modules if m not in attn]
+        parts = []
+        if attn:
+            parts.append(rf"self_attn\.(?:{'|'.join(attn)})")
+        if mlp:
+            parts.append(rf"mlp\.(?:{'|'.join(mlp)})")
+        regex = rf"(?:.*\.)?language_model\.layers\.\d+\.(?:{'|'.join(parts)})"
+        if self.include_vision:
+            regex += (
+                r"|(?:.*\.)?visual\.blocks\.\d+\.(?:attn\.(?:qkv|proj)|mlp\.(?:gate_proj|up_proj|down_proj))"
+            )
+        return regex
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
+    """'float32' | 'bfloat16' | 'float16' | torch.dtype -> torch.dtype; 'auto' stays 'auto'."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return "auto"
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {[*_DTYPES, 'auto']}, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The underlying `Qwen2_5_VLForConditionalGeneration` of a plain or peft-wrapped model."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+@dataclass
+class Policy:
+    """A loaded policy: model (peft-wrapped with LoRA), processor, tokenizer, and its special token ids."""
+
+    model: nn.Module
+    processor: Any | None
+    tokenizer: Any | None
+    name_or_path: str
+    lora: LoraSettings | None = None
+    ref_model: nn.Module | None = None
+    """Frozen reference for runs without LoRA (set by `make_reference`)."""
+    special: SpecialTokens | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.special is None:
+            config = unwrap_model(self.model).config
+            if self.tokenizer is not None:
+                self.special = SpecialTokens.from_tokenizer(self.tokenizer, config.text_config.vocab_size)
+            else:
+                self.special = SpecialTokens.from_config(config)
+
+    @property
+    def is_lora(self) -> bool:
+        return self.lora is not None
+
+    @property
+    def config(self) -> Any:
+        return unwrap_model(self.model).config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @contextmanager
+    def reference(self, ref_model: nn.Module | None = None) -> Iterator[nn.Module]:
+        """Yield the reference model for the KL term.
+
+        With LoRA: the policy itself with adapters disabled for the duration of the block (no copy).
+        Without LoRA: `ref_model`, else `self.ref_model` (from `make_reference`).
+        """
+        if self.is_lora:
+            with self.model.disable_adapter():
+                yield self.model
+            return
+        ref = ref_model if ref_model is not None else self.ref_model
+        if ref is None:
+            raise ValueError(
+                "no reference model: without LoRA call make_reference(policy) once before training"
+            )
+        yield ref
+
+
+def make_reference(policy: Policy) -> nn.Module:
+    """Deep-copy the (non-LoRA) policy model, freeze it, put it in eval mode, and attach it as `ref_model`."""
+    if policy.is_lora:
+        raise ValueError("a LoRA policy needs no copy: use policy.reference(), which disables the adapters")
+    ref = copy.deepcopy(policy.model)
+    ref.requires_grad_(False)
+    ref.eval()
+    if hasattr(ref, "activation_checkpointing_disable"):  # transformers >= 5 name
+        ref.activation_checkpointing_disable()
+    elif hasattr(ref, "gradient_checkpointing_disable"):
+        ref.gradient_checkpointing_disable()
+    policy.ref_model = ref
+    return ref
+
+
+def _check_source(name_or_path: str | Path) -> str:
+    """Fail early, in one line, on a missing folder or a folder that is not a Qwen2.5-VL model."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path} is a file, not a model folder")
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise ModelLoadError(f"{path} is not a model folder (no config.json)")
+        try:
+            model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        except json.JSONDecodeError as err:
+            raise ModelLoadError(f"{config_file} is not valid JSON ({err.msg})") from None
+        if model_type != "qwen2_5_vl":
+            raise ModelLoadError(
+                f"{path} holds a {model_type!r} model, not Qwen2.5-VL (model_type 'qwen2_5_vl')"
+            )
+        return str(path)
+    looks_local = text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") != 1
+    if looks_local:
+        raise FileNotFoundError(f"model folder not found: {path}")
+    try:  # a hub id such as Qwen/Qwen2.5-VL-3B-Instruct (needs the hub cache or network)
+        model_type = AutoConfig.from_pretrained(text).model_type
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"{text}: not a local folder, and not loadable as a hub id ({first})") from None
+    if model_type != "qwen2_5_vl":
+        raise ModelLoadError(f"{text} is a {model_type!r} model, not Qwen2.5-VL (model_type 'qwen2_5_vl')")
+    return text
+
+
+def _apply_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_regex(),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def load_policy(
+    name_or_path: str | Path,
+    *,
+    dtype: DTypeName | torch.dtype = "float32",
+    attn_implementation: str = "sdpa",
+    lora: LoraSettings | None = None,
+    freeze_vision: bool = True,
+    gradient_checkpointing: bool = False,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    device: str | torch.device | None = None,
+) -> Policy:
+    """Load a Qwen2.5-VL policy.
+
+    Args:
+        name_or_path: a local model folder (released checkpoint or `build_tiny_qwen2_5_vl` output) or a hub id.
+        dtype: parameter dtype; "auto" keeps the checkpoint's.
+        attn_implementation: "sdpa", "eager" or "flash_attention_2".
+        lora: adapters on the language model's linear layers; `None` trains all unfrozen weights.
+        freeze_vision: freeze the vision tower including the merger (`model.model.visual`).
+        gradient_checkpointing: recompute activations in the backward pass (non-reentrant).
+        min_pixels, max_pixels: image area bounds for the image processor (None keeps the folder's value).
+        device: move the model there (None leaves it on CPU).
+    """
+    torch_dtype = resolve_dtype(dtype)
+    source = _check_source(name_or_path)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        source, dtype=torch_dtype, attn_implementation=attn_implementation
+    )
+    processor = load_processor(source)
+    set_pixel_budget(processor, min_pixels, max_pixels)
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "left"
+    if device is not None:
+        model.to(device)
+    if freeze_vision:
+        model.model.visual.requires_grad_(False)
+    if gradient_checkpointing:  # non-reentrant: works with frozen inputs (LoRA, frozen vision) as is
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if lora is not None:
+        model = _apply_lora(model, lora)
+    return Policy(
+        model=model, processor=processor, tokenizer=tokenizer, name_or_path=str(name_or_path), lora=lora
+    )

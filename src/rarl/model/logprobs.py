@@ -1,0 +1,123 @@
+"""Per-token log-probabilities of completions under a policy, old policy or reference model.
+
+For each row the model sees prompt + completion (images included) in one forward pass; only the hidden
+states at the T positions that predict completion tokens go through the LM head (`logits_to_keep`), and
+the log-softmax is taken as `logit[token] - logsumexp(logits)` in float32, so no full-vocabulary
+log-probability tensor is kept for the prompt. Rows are processed in micro-batches to bound memory.
+
+Gradients follow the caller's grad mode: call it plainly for the policy, under `torch.no_grad()` for the
+old policy and the reference (`with policy.reference() as ref:` for LoRA runs). With grad, the graphs of
+all micro-batches stay alive until `backward`, so micro-batching here bounds the logits peak, not the
+activations: to bound those, call it once per micro-batch (`RolloutBatch.select`) and backward each
+(gradient accumulation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rarl.model.batch import PromptBatch
+
+__all__ = ["token_logprobs"]
+
+
+def _forward_logits(model: nn.Module, prompts: PromptBatch, ids: Tensor, mask: Tensor) -> Tensor:
+    """Logits predicting each completion token: [n, t, V] (model dtype)."""
+    t = ids.shape[1]
+    input_ids = torch.cat([prompts.input_ids, ids], dim=1)  # [n, P+t]
+    attention_mask = torch.cat(
+        [prompts.attention_mask, mask.to(prompts.attention_mask.dtype)], dim=1
+    )  # [n, P+t]
+    mm = torch.cat(
+        [prompts.mm_token_type_ids, torch.zeros_like(ids, dtype=prompts.mm_token_type_ids.dtype)], 1
+    )
+    inputs: dict[str, Any] = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "mm_token_type_ids": mm,
+        "use_cache": False,
+        "logits_to_keep": t + 1,  # positions P-1 .. P+t-1; the last one predicts past the completion
+    }
+    if prompts.pixel_values is not None:
+        inputs["pixel_values"] = prompts.pixel_values
+        inputs["image_grid_thw"] = prompts.image_grid_thw
+    else:  # text-only rows: give explicit positions so left padding does not shift them
+        inputs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # [n, P+t]
+    return model(**inputs).logits[:, :-1]  # [n, t, V]
+
+
+def token_logprobs(
+    model: nn.Module | Any,
+    prompts: PromptBatch,
+    completion_ids: Tensor,
+    completion_mask: Tensor,
+    micro_batch_size: int | None = None,
+    temperature: float = 1.0,
+    return_entropy: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """log p(completion token | prompt, images, previous completion tokens) for every completion position.
+
+    Args:
+        model: a Qwen2.5-VL model (plain or peft-wrapped) or a `Policy`.
+        prompts: N prompt rows (e.g. `RolloutBatch.prompts`), any device: moved to the model's.
+        completion_ids: [N, T] right-padded completion tokens.
+        completion_mask: [N, T] 1 on real completion tokens (up to and including EOS).
+        micro_batch_size: rows per forward pass (None: all N at once).
+        temperature: logits are divided by it first (use the sampling temperature).
+        return_entropy: also return the per-token entropy of that distribution.
+
+    Returns:
+        logp [N, T] float32 (0 where the mask is 0), and entropy [N, T] float32 if asked.
+    """
+    model = getattr(model, "model", model) if not isinstance(model, nn.Module) else model
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    n_rows, width = completion_ids.shape
+    if len(prompts) != n_rows or completion_mask.shape != completion_ids.shape:
+        raise ValueError(f"{len(prompts)} prompt rows for completions of shape {tuple(completion_ids.shape)}")
+    device = next(model.parameters()).device
+    step = micro_batch_size or max(n_rows, 1)
+    ids_all = completion_ids.to(device)
+    mask_all = completion_mask.to(device)
+    pieces_lp: list[Tensor | None] = []
+    pieces_ent: list[Tensor | None] = []
+    for start in range(0, n_rows, step):
+        rows = torch.arange(start, min(start + step, n_rows))
+        mask = mask_all[start : start + len(rows)]
+        t = int(mask.sum(-1).max()) if mask.numel() else 0  # columns after this are padding in every row
+        if t == 0:
+            pieces_lp.append(None)
+            pieces_ent.append(None)
+            continue
+        ids = ids_all[start : start + len(rows), :t]  # [n, t]
+        mask = mask[:, :t]
+        chunk = prompts.select(rows) if step < n_rows else prompts
+        logits = _forward_logits(model, chunk.to(device), ids, mask).float() / temperature  # [n, t, V]
+        lse = torch.logsumexp(logits, dim=-1)  # [n, t]
+        logp = (logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1) - lse) * mask  # [n, t]
+        pieces_lp.append(logp)
+        if return_entropy:
+            probs = torch.softmax(logits, dim=-1)
+            pieces_ent.append((lse - (probs * logits).sum(-1)) * mask)  # [n, t]
+        del logits
+    logp_out = _assemble(pieces_lp, step, n_rows, width, device)
+    if not return_entropy:
+        return logp_out
+    return logp_out, _assemble(pieces_ent, step, n_rows, width, device)
+
+
+def _assemble(
+    pieces: list[Tensor | None], step: int, n_rows: int, width: int, device: torch.device
+) -> Tensor:
+    """Right-pad each micro-batch piece to `width` and stack the rows back: [N, T]."""
+    rows = []
+    for k, piece in enumerate(pieces):
+        n = min(step, n_rows - k * step)
+        if piece is None:
+            rows.append(torch.zeros(n, width, dtype=torch.float32, device=device))
+        else:
+            rows.append(torch.nn.functional.pad(piece, (0, width - piece.shape[1])))
+    return torch.cat(rows, dim=0) if rows else torch.zeros(0, width, dtype=torch.float32, device=device)

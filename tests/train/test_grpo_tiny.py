@@ -1,0 +1,122 @@
+"""Tier 2: the GRPO trainer on the real tiny Qwen2.5-VL (a few seconds per test)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from rarl.data.prompts import answer_text
+from rarl.train.grpo import GRPOTrainer
+from rarl.train.metrics_log import read_metrics
+
+from .conftest import make_train_config
+
+
+def _params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_two_stage_run_updates_parameters_and_logs_components(tiny_model, manifest, tmp_path):
+    trainer = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "run"))
+    before = _params(trainer.policy.model)
+    final = trainer.train()
+    after = trainer.policy.model.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any("language_model" in k or "lm_head" in k for k in changed), "no language-model weight moved"
+
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["stage"] for r in rows] == ["stage1", "stage2"]
+    for key in (
+        "reward/regression",
+        "reward/length",
+        "reward/consistency",
+        "reward/accuracy",
+        "reward/ranking",
+        "reward/format",
+        "reward/total_mean",
+        "zero_var_frac_before",
+        "zero_var_frac_after",
+        "rmo_mutated_frac",
+        "kl",
+        "clip_frac",
+        "completion_len_mean",
+        "time/rollout",
+        "time/update",
+    ):
+        assert key in rows[-1], key
+    assert (final / "config.json").is_file()
+    assert (tmp_path / "run" / "stage1" / "config.json").is_file()
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert samples and "completion" in samples[0]
+
+
+def test_rmo_fires_on_a_stagnant_group(tiny_model, manifest, tmp_path):
+    """The random tiny model never answers in format, so every reward is 0: each group is stagnant."""
+    cfg = make_train_config(tiny_model, manifest, tmp_path / "run")
+    trainer = GRPOTrainer(cfg)
+    stage = cfg.stages[1]
+    reward_fn = trainer._reward_fn(stage)
+    batch = trainer.rollout(stage)
+    trainer.score(batch, reward_fn)
+    assert torch.all(batch.onpolicy_rewards == 0)
+
+    trainer.mutate(batch, stage, reward_fn)
+    G = cfg.rollout.num_generations
+    per_group = batch.rmo_mask.view(-1, G).sum(dim=1)
+    assert per_group.tolist() == [cfg.rmo.k] * len(batch.samples)
+    for row in batch.rmo_mask.nonzero().flatten().tolist():
+        sample = batch.samples[row // G]
+        assert batch.rollout.texts[row] == answer_text(sample)
+        full_marks = 1.0 + 1.0 + (3.0 if sample.n >= 2 else 0.0)  # regression + format (+ ranking)
+        assert float(batch.rewards[row]) == full_marks
+    assert bool(batch.rollout.injected[batch.rmo_mask].all())
+
+    trainer.compute_advantages(batch)
+    adv = batch.advantages.view(-1, G)
+    assert torch.all(adv[batch.rmo_mask.view(-1, G)] > 0)
+    assert torch.all(adv[~batch.rmo_mask.view(-1, G)] < 0)
+    metrics = trainer.update(batch)
+    assert torch.isfinite(torch.tensor(metrics["loss"]))
+
+
+def test_rmo_is_off_in_stage_one(tiny_model, manifest, tmp_path):
+    cfg = make_train_config(tiny_model, manifest, tmp_path / "run")
+    trainer = GRPOTrainer(cfg)
+    stage = cfg.stages[0]
+    batch = trainer.rollout(stage)
+    trainer.score(batch, trainer._reward_fn(stage))
+    trainer.mutate(batch, stage, trainer._reward_fn(stage))
+    assert not bool(batch.rmo_mask.any())
+
+
+def test_exact_resume(tiny_model, manifest, tmp_path):
+    """2k straight steps == k steps, stop, resume, k steps: identical parameters."""
+    straight = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "a"))
+    straight.train()
+
+    first = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "b"))
+    first.train(stop_at_step=1)
+    second = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "b"))
+    second.train(resume=True)
+
+    a = straight.policy.model.state_dict()
+    b = second.policy.model.state_dict()
+    mismatched = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not mismatched, mismatched[:5]
+    rows = read_metrics(tmp_path / "b" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+
+
+def test_reward_exceptions_are_counted_not_fatal(tiny_model, manifest, tmp_path):
+    from rarl.train.grpo import score_completions
+
+    class Exploding:
+        def score(self, completion, labels):
+            raise RuntimeError("boom")
+
+    totals, parts, errors = score_completions(Exploding(), ["a", "b", "c", "d"], [[1.0], [2.0]], 2)
+    assert errors == 4
+    assert totals.tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert parts == {}
