@@ -252,9 +252,16 @@ def ablate(
     variants: Annotated[str, typer.Option(help="Comma-separated subset of variants (default: all).")] = "",
 ) -> None:
     """Run the paper's ablations (Tables 3 and 6, RMO vs DAPO filter) from one base; one combined table."""
-    from rarl.ablate import run_ablations
+    from rarl.ablate import VARIANTS, run_ablations
+    from rarl.utils.config import ConfigError
 
-    run_ablations(config, out, overrides=ctx.args, only=[v for v in variants.split(",") if v])
+    only = [v.strip() for v in variants.split(",") if v.strip()]
+    unknown = [v for v in only if v not in VARIANTS]
+    if unknown:
+        raise ConfigError(
+            f"--variants: unknown ablation variant {unknown[0]!r}; choose from {sorted(VARIANTS)}"
+        )
+    run_ablations(config, out, overrides=ctx.args, only=only)
 
 
 @app.command()

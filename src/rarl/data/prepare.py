@@ -84,6 +84,8 @@ def _synthetic_reader(
     label_noise: float = 0.0,
 ) -> ReadResult:
     """`generate_synthetic` as a source: images are drawn into the manifest folder's images/."""
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+        raise DataError(f"synthetic: num_images must be an int >= 1, got {num_images!r}")
     return generate_synthetic(
         out_dir,
         property=property,

@@ -1,0 +1,38 @@
+"""`rarl --help` and per-command help, through the real console script and in-process."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import assert_ok, invoke, run_script
+
+COMMANDS = ["prepare", "build-tiny", "train", "sft", "eval", "rank", "ablate", "demo"]
+
+
+def test_console_script_help_lists_every_command():
+    proc = run_script("--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: rarl" in proc.stdout
+    for name in COMMANDS:
+        assert f" {name} " in proc.stdout, name
+    assert "Traceback" not in proc.stderr
+
+
+def test_console_script_train_help():
+    proc = run_script("train", "--help")
+    assert proc.returncode == 0, proc.stderr
+    for option in ("--config", "--resume", "--stop-at-step"):
+        assert option in proc.stdout
+
+
+def test_no_arguments_shows_help():
+    result = invoke()
+    assert "Usage:" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help(name: str):
+    result = invoke(name, "--help")
+    assert_ok(result)
+    assert f"Usage: rarl {name}" in " ".join(result.output.split())
