@@ -100,7 +100,6 @@ def run_ablations(
     from rarl.eval.protocol import EvalSettings, evaluate_policy
     from rarl.eval.tables import render_ablation_table
     from rarl.model import load_policy
-    from rarl.train.common import make_accelerator
     from rarl.train.grpo import GRPOTrainer
     from rarl.train.metrics_log import read_metrics
     from rarl.utils.io import atomic_write_text
@@ -111,14 +110,13 @@ def run_ablations(
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown ablation variant {unknown[0]!r}; choose from {sorted(VARIANTS)}")
-    accelerator = make_accelerator(base.seed)
     for name in names:
         cfg = variant_config(base, name, out)
         if (Path(cfg.output_dir) / "final" / "config.json").exists():
             log.info("ablation %s: already trained, reusing %s", name, cfg.output_dir)
             continue
         log.info("ablation %s: training into %s", name, cfg.output_dir)
-        GRPOTrainer(cfg, accelerator=accelerator).train()
+        GRPOTrainer(cfg).train()  # a fresh Accelerator per run: prepared objects never pile up
 
     settings = (
         eval_settings

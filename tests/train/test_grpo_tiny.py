@@ -41,6 +41,7 @@ def test_two_stage_run_updates_parameters_and_logs_components(tiny_model, manife
         "rmo_mutated_frac",
         "kl",
         "clip_frac",
+        "entropy",
         "completion_len_mean",
         "time/rollout",
         "time/update",

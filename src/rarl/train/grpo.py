@@ -326,37 +326,20 @@ class GRPOTrainer:
         from rarl.model import token_logprobs
 
         ro = batch.rollout
-        mb = self.cfg.micro_batch_size
         device = self.accelerator.device
+        inputs = (ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device))
+        kwargs = {"micro_batch_size": self.cfg.micro_batch_size, "temperature": self.cfg.rollout.temperature}
         if self.cfg.algorithm.num_iterations > 1:
             self.model.eval()
-            batch.old_logp = token_logprobs(
-                self.model,
-                ro.prompts.to(device),
-                ro.completion_ids.to(device),
-                ro.completion_mask.to(device),
-                mb,
-            )
+            batch.old_logp = token_logprobs(self.model, *inputs, **kwargs)  # [B*G, T]
         if self.reference is None:
             return
         if self.reference == "adapters-disabled":
             unwrapped = self.accelerator.unwrap_model(self.model)
             with unwrapped.disable_adapter():
-                batch.ref_logp = token_logprobs(
-                    unwrapped,
-                    ro.prompts.to(device),
-                    ro.completion_ids.to(device),
-                    ro.completion_mask.to(device),
-                    mb,
-                )
+                batch.ref_logp = token_logprobs(unwrapped, *inputs, **kwargs)  # [B*G, T]
         else:
-            batch.ref_logp = token_logprobs(
-                self.reference,
-                ro.prompts.to(device),
-                ro.completion_ids.to(device),
-                ro.completion_mask.to(device),
-                mb,
-            )
+            batch.ref_logp = token_logprobs(self.reference, *inputs, **kwargs)  # [B*G, T]
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         """`num_iterations` passes of clipped-surrogate + KL over micro-batches, one optimizer step each."""
@@ -377,6 +360,8 @@ class GRPOTrainer:
         sums: dict[str, float] = {}
         grad_norm = float("nan")
         self.model.train()
+        temp = self.cfg.rollout.temperature
+        entropy_sum = 0.0
         for _ in range(a.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
             loss_total = 0.0
@@ -386,7 +371,15 @@ class GRPOTrainer:
                 mask = ro.completion_mask[idx].to(device)  # [m, T]
                 sync = acc.no_sync(self.model) if i < len(chunks) - 1 else contextlib.nullcontext()
                 with sync:
-                    logp = token_logprobs(self.model, ro.prompts.select(chunk).to(device), ids, mask)
+                    logp, entropy = token_logprobs(
+                        self.model,
+                        ro.prompts.select(chunk).to(device),
+                        ids,
+                        mask,
+                        temperature=temp,
+                        return_entropy=True,
+                    )  # [m, T] each
+                    entropy_sum += float((entropy.detach() * mask).sum())
                     old = batch.old_logp[idx].to(device) if batch.old_logp is not None else logp.detach()
                     ref = batch.ref_logp[idx].to(device) if batch.ref_logp is not None else None
                     loss, m = algo.policy_loss(
@@ -414,6 +407,7 @@ class GRPOTrainer:
             self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         sums["loss"] = loss_total
+        sums["entropy"] = entropy_sum / max(n_tok, 1) / a.num_iterations
         sums["grad_norm"] = grad_norm
         sums["lr"] = self.scheduler.get_last_lr()[0]
         return sums
