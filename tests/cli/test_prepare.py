@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from rarl.data import load_manifest, load_task
 
 from .helpers import SAMPLES, assert_clean_error, assert_ok, invoke
