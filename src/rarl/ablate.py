@@ -95,6 +95,7 @@ def run_ablations(
     overrides: Sequence[str] = (),
     only: Sequence[str] = (),
     eval_settings: object | None = None,
+    eval_max_samples: int | None = None,
 ) -> Path:
     """Train every variant (skipping finished ones), evaluate all, write the combined table and curves."""
     from rarl.eval.protocol import EvalSettings, evaluate_policy

@@ -250,6 +250,9 @@ def ablate(
         "runs/ablate"
     ),
     variants: Annotated[str, typer.Option(help="Comma-separated subset of variants (default: all).")] = "",
+    eval_max_samples: Annotated[
+        int | None, typer.Option(help="Cap test samples per size in the evaluation (default: all).")
+    ] = None,
 ) -> None:
     """Run the paper's ablations (Tables 3 and 6, RMO vs DAPO filter) from one base; one combined table."""
     from rarl.ablate import VARIANTS, run_ablations
@@ -261,7 +264,7 @@ def ablate(
         raise ConfigError(
             f"--variants: unknown ablation variant {unknown[0]!r}; choose from {sorted(VARIANTS)}"
         )
-    run_ablations(config, out, overrides=ctx.args, only=only)
+    run_ablations(config, out, overrides=ctx.args, only=only, eval_max_samples=eval_max_samples)
 
 
 @app.command()

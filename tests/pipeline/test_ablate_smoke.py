@@ -27,10 +27,10 @@ def test_variants_transform_the_base_config(tmp_path):
     assert base.algorithm.dapo_filter is False  # the base is not modified
 
 
-def test_ablation_command_writes_one_table(tiny_model_dir, small_manifest, tmp_path):
+def test_ablation_command_writes_one_table(tiny_model, manifest, tmp_path):
     overrides = [
-        f"model.name_or_path={tiny_model_dir}",
-        f"data.manifest={small_manifest}",
+        f"model.name_or_path={tiny_model}",
+        f"data.manifest={manifest}",
         "data.sizes=[1,2]",
         "stages.0.steps=1",
         "stages.1.steps=1",

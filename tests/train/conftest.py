@@ -1,10 +1,8 @@
-"""Session fixtures for trainer tests: the offline tiny Qwen2.5-VL and a small synthetic manifest."""
+"""Config builders for trainer tests (the tiny model and manifest fixtures live in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from rarl.train.config import (
     AlgorithmConfig,
@@ -19,31 +17,6 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rarl.model import build_tiny_qwen2_5_vl
-
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("tiny") / "model", seed=0)
-
-
-@pytest.fixture(scope="session")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rarl.data.prepare import prepare
-
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    prepare(
-        "synthetic",
-        out,
-        sizes=(1, 2, 4),
-        seed=0,
-        samples_per_size={"train": 12, "val": 2, "test": 4},
-        property="count",
-        num_images=90,
-        quiet=True,
-    )
-    return out
 
 
 def make_train_config(model: Path, manifest: Path, out: Path, **overrides) -> TrainConfig:

@@ -168,3 +168,39 @@ def open_run_dir(out: Path, cfg: Any, accelerator: Any, logging_cfg: Any, resume
         resume_step=resume_step,
         config=resolved,
     )
+
+
+def check_run_inputs(manifest: str, per_step: int, per_step_name: str, accelerator: Any) -> None:
+    """One-line errors for a missing manifest or a per-step count that does not split across processes."""
+    if per_step % accelerator.num_processes:
+        raise TrainingAborted(
+            f"{per_step_name} ({per_step}) must divide by the number of processes ({accelerator.num_processes})"
+        )
+    if not manifest:
+        raise TrainingAborted("data.manifest is empty: point it at a folder written by `rarl prepare`")
+
+
+def prepare_for_training(
+    model: torch.nn.Module,
+    cfg: OptimConfig,
+    total_steps: int,
+    accelerator: Any,
+    stage_multipliers: Sequence[tuple[int, float]] = (),
+) -> tuple[Any, Any, Any]:
+    """AdamW + schedule for `model`, wrapped by `accelerator.prepare` -> (model, optimizer, scheduler)."""
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg, total_steps, stage_multipliers)
+    return accelerator.prepare(model, optimizer, scheduler)
+
+
+def restore_latest(accelerator: Any, output_dir: str | Path) -> dict[str, Any] | None:
+    """Load the newest complete checkpoint under `output_dir` (weights, optimizer, RNG) -> trainer state."""
+    from rarl.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    path = latest_checkpoint(output_dir)
+    if path is None:
+        log.info("no checkpoint in %s; starting from scratch", output_dir)
+        return None
+    state = load_checkpoint(accelerator, path)
+    log.info("resumed from %s (step %d)", path, state["global_step"])
+    return state

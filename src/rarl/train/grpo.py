@@ -31,14 +31,15 @@ from typing import Any
 import torch
 
 from rarl import algorithms as algo
-from rarl.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model_folder
+from rarl.train.checkpoint import save_checkpoint, save_model_folder
 from rarl.train.common import (
     NonFiniteGuard,
+    check_run_inputs,
     load_policy_from_config,
     make_accelerator,
-    make_optimizer,
-    make_scheduler,
     open_run_dir,
+    prepare_for_training,
+    restore_latest,
     should_checkpoint,
     step_seed,
 )
@@ -97,22 +98,15 @@ class GRPOTrainer:
         self.out = Path(cfg.output_dir)
         self.accelerator = accelerator or make_accelerator(cfg.seed)
         acc = self.accelerator
-        if cfg.prompts_per_step % acc.num_processes:
-            raise TrainingAborted(
-                f"prompts_per_step ({cfg.prompts_per_step}) must divide by the number of processes "
-                f"({acc.num_processes})"
-            )
-        if not cfg.data.manifest:
-            raise TrainingAborted("data.manifest is empty: point it at a folder written by `rarl prepare`")
+        check_run_inputs(cfg.data.manifest, cfg.prompts_per_step, "prompts_per_step", acc)
         self.task = load_task(cfg.data.manifest)
         self.train_samples = load_manifest(cfg.data.manifest, cfg.data.train_split)
 
         self.policy = load_policy_from_config(cfg.model, self.out, acc)
         self.reference = self._make_reference()
-        total_steps = sum(s.steps for s in cfg.stages)
-        optimizer = make_optimizer(self.policy.model, cfg.optim)
-        scheduler = make_scheduler(optimizer, cfg.optim, total_steps, self._stage_lr_multipliers())
-        self.model, self.optimizer, self.scheduler = acc.prepare(self.policy.model, optimizer, scheduler)
+        self.model, self.optimizer, self.scheduler = prepare_for_training(
+            self.policy.model, cfg.optim, sum(s.steps for s in cfg.stages), acc, self._stage_lr_multipliers()
+        )
         self.backend = get_backend(cfg.rollout.backend)
         self.state = TrainerState()
         self.guard = NonFiniteGuard(cfg.guards)
@@ -492,17 +486,14 @@ class GRPOTrainer:
         )
 
     def _maybe_resume(self) -> int | None:
-        path = latest_checkpoint(self.out)
-        if path is None:
-            log.info("no checkpoint in %s; starting from scratch", self.out)
+        state = restore_latest(self.accelerator, self.out)
+        if state is None:
             return None
-        state = load_checkpoint(self.accelerator, path)
         self.best_seen = {
             k: algo.BestSeen(text=v[1], reward=v[0]) for k, v in state.pop("best_seen", {}).items()
         }
         self.state = TrainerState(**state)
         self.samplers = {}
-        log.info("resumed from %s (step %d)", path, self.state.global_step)
         return self.state.global_step
 
     def end_stage(self, stage: StageConfig) -> None:

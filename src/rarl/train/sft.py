@@ -16,14 +16,15 @@ from typing import Any
 
 import torch
 
-from rarl.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model_folder
+from rarl.train.checkpoint import save_checkpoint, save_model_folder
 from rarl.train.common import (
     NonFiniteGuard,
+    check_run_inputs,
     load_policy_from_config,
     make_accelerator,
-    make_optimizer,
-    make_scheduler,
     open_run_dir,
+    prepare_for_training,
+    restore_latest,
     should_checkpoint,
 )
 from rarl.train.config import SFTConfig
@@ -53,12 +54,7 @@ class SFTTrainer:
         self.out = Path(cfg.output_dir)
         self.accelerator = accelerator or make_accelerator(cfg.seed)
         acc = self.accelerator
-        if cfg.batch_size % acc.num_processes:
-            raise TrainingAborted(
-                f"batch_size ({cfg.batch_size}) must divide by the number of processes ({acc.num_processes})"
-            )
-        if not cfg.data.manifest:
-            raise TrainingAborted("data.manifest is empty: point it at a folder written by `rarl prepare`")
+        check_run_inputs(cfg.data.manifest, cfg.batch_size, "batch_size", acc)
         samples = [
             s for s in load_manifest(cfg.data.manifest, cfg.data.train_split) if s.n in set(cfg.data.sizes)
         ]
@@ -66,9 +62,9 @@ class SFTTrainer:
             raise TrainingAborted(f"no training samples of sizes {cfg.data.sizes} in {cfg.data.manifest}")
         self.sampler = EpochSampler(samples, seed=cfg.seed)
         self.policy = load_policy_from_config(cfg.model, self.out, acc)
-        optimizer = make_optimizer(self.policy.model, cfg.optim)
-        scheduler = make_scheduler(optimizer, cfg.optim, cfg.steps)
-        self.model, self.optimizer, self.scheduler = acc.prepare(self.policy.model, optimizer, scheduler)
+        self.model, self.optimizer, self.scheduler = prepare_for_training(
+            self.policy.model, cfg.optim, cfg.steps, acc
+        )
         self.guard = NonFiniteGuard(cfg.guards)
         self.global_step = 0
         self.skipped_steps = 0
@@ -164,15 +160,12 @@ class SFTTrainer:
         )
 
     def _maybe_resume(self) -> int | None:
-        path = latest_checkpoint(self.out)
-        if path is None:
-            log.info("no checkpoint in %s; starting from scratch", self.out)
+        state = restore_latest(self.accelerator, self.out)
+        if state is None:
             return None
-        state = load_checkpoint(self.accelerator, path)
         self.global_step = int(state["global_step"])
         self.sampler.load_state_dict(state["sampler"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
-        log.info("resumed from %s (step %d)", path, self.global_step)
         return self.global_step
 
 
