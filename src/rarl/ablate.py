@@ -122,7 +122,11 @@ def run_ablations(
     settings = (
         eval_settings
         if isinstance(eval_settings, EvalSettings)
-        else EvalSettings(sizes=tuple(base.data.sizes))
+        else EvalSettings(
+            sizes=tuple(base.data.sizes),
+            max_samples=eval_max_samples,
+            max_new_tokens=base.rollout.max_new_tokens,
+        )
     )
     task_name = Path(base.data.manifest).name
     base_path = base.model.name_or_path

@@ -59,7 +59,7 @@ def friendly(fn):
         except _expected_errors() as e:
             if os.environ.get("RARL_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {e}")
+            console.print(f"[bold red]error:[/] {e}", soft_wrap=True)  # one line, however long
             raise typer.Exit(2) from None
 
     return wrapper

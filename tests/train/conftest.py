@@ -27,7 +27,7 @@ def make_train_config(model: Path, manifest: Path, out: Path, **overrides) -> Tr
         model=ModelConfig(name_or_path=str(model), freeze_vision=False),
         data=DataConfig(manifest=str(manifest), sizes=[1, 2, 4]),
         rollout=RolloutConfig(num_generations=4, max_new_tokens=24),
-        rmo=RMOConfig(k=2),
+        rmo=RMOConfig(k=2, trigger="stagnant", prob=1.0),
         algorithm=AlgorithmConfig(beta=0.01),
         optim=OptimConfig(lr=1e-3),
         prompts_per_step=2,

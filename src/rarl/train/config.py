@@ -107,10 +107,12 @@ class RMOConfig:
 
     k: int = 2
     """Rollouts replaced per qualifying group (paper: 2)."""
-    prob: float = 1.0
-    """Probability of mutating a qualifying group."""
-    trigger: Literal["stagnant", "always"] = "stagnant"
-    """`stagnant`: only groups whose reward std is below std_eps; `always`: every group."""
+    prob: float = 0.5
+    """Probability of mutating a qualifying group (the paper mutates "probabilistically" without a value)."""
+    trigger: Literal["stagnant", "always"] = "always"
+    """`always`: every group qualifies, as the paper words it ("replaces k low-reward responses in each training
+    batch"); `stagnant`: only groups whose reward std is below std_eps (continuous rewards make such groups
+    rare, so RMO then seldom fires)."""
     std_eps: float = 1e-4
     """Reward std below which a group counts as zero-variance (rewards are continuous)."""
     source: Literal["ground_truth", "best_seen"] = "ground_truth"
