@@ -272,7 +272,7 @@ def ablate(
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("runs/demo"),
     size: Annotated[
-        str, typer.Option(help="default (about 10-15 min on 2 CPU cores) or smoke (a minute or two).")
+        str, typer.Option(help="default (about 9 min on 2 CPU cores) or smoke (under a minute).")
     ] = "default",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:

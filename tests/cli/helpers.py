@@ -25,7 +25,8 @@ def invoke(*args: str | Path) -> Result:
 
 def run_script(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the installed `rarl` console script on one thread; stdout and stderr kept apart."""
-    exe = shutil.which("rarl") or str(Path(sys.executable).with_name("rarl"))
+    beside = Path(sys.executable).with_name("rarl")  # the script of the interpreter running the tests
+    exe = str(beside) if beside.exists() else shutil.which("rarl") or "rarl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     env.pop("RARL_DEBUG", None)
     return subprocess.run(
