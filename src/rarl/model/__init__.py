@@ -23,7 +23,7 @@ from rarl.model.loading import LoraSettings, ModelLoadError, Policy, load_policy
 from rarl.model.logprobs import token_logprobs
 from rarl.model.rollout import encode_completions, encode_prompts, generate, to_conversation
 from rarl.model.special_tokens import SpecialTokens
-from rarl.model.tiny import build_tiny_qwen2_5_vl
+from rarl.model.tiny import TinyArchitecture, build_tiny_qwen2_5_vl
 
 __all__ = [
     "FULL_SIZE_PARAMS",
@@ -36,6 +36,7 @@ __all__ = [
     "RolloutBatch",
     "SamplingSettings",
     "SpecialTokens",
+    "TinyArchitecture",
     "available_backends",
     "build_random_full_size",
     "build_tiny_qwen2_5_vl",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -172,21 +173,29 @@ def build_tiny_tokenizer(
     )
 
 
-def tiny_config(
-    tokenizer: PreTrainedTokenizerFast,
-    *,
-    hidden_size: int = 128,
-    num_layers: int = 2,
-    num_heads: int = 4,
-    num_kv_heads: int = 2,
-    intermediate_size: int = 256,
-    vision_depth: int = 2,
-    vision_hidden_size: int = 64,
-    vision_heads: int = 2,
-    vision_intermediate_size: int = 128,
-) -> Qwen2_5_VLConfig:
+@dataclass(frozen=True)
+class TinyArchitecture:
+    """Sizes of the tiny model (the defaults give 0.63 M parameters; `num_layers=4` gives 0.92 M)."""
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 256
+    vision_depth: int = 2
+    vision_hidden_size: int = 64
+    vision_heads: int = 2
+
+    @property
+    def vision_intermediate_size(self) -> int:
+        return 2 * self.vision_hidden_size
+
+
+def tiny_config(tokenizer: PreTrainedTokenizerFast, arch: TinyArchitecture | None = None) -> Qwen2_5_VLConfig:
     """A small `Qwen2_5_VLConfig` whose token ids match `tokenizer`."""
-    head_dim = hidden_size // num_heads
+    a = arch or TinyArchitecture()
+    hidden_size, num_layers = a.hidden_size, a.num_layers
+    head_dim = hidden_size // a.num_heads
     if head_dim % 8 != 0:
         raise ValueError(f"text head dim {head_dim} must be a multiple of 8 for the 3-way mrope split")
     half = head_dim // 2  # mrope splits the rotary half-dimension into temporal / height / width sections
@@ -199,10 +208,10 @@ def tiny_config(
     text_config = {
         "vocab_size": len(tokenizer),
         "hidden_size": hidden_size,
-        "intermediate_size": intermediate_size,
+        "intermediate_size": a.intermediate_size,
         "num_hidden_layers": num_layers,
-        "num_attention_heads": num_heads,
-        "num_key_value_heads": num_kv_heads,
+        "num_attention_heads": a.num_heads,
+        "num_key_value_heads": a.num_kv_heads,
         "hidden_act": "silu",
         "max_position_embeddings": 8192,
         "rms_norm_eps": 1e-6,
@@ -219,17 +228,17 @@ def tiny_config(
         "tie_word_embeddings": True,
     }
     vision_config = {
-        "depth": vision_depth,
-        "hidden_size": vision_hidden_size,
-        "intermediate_size": vision_intermediate_size,
-        "num_heads": vision_heads,
+        "depth": a.vision_depth,
+        "hidden_size": a.vision_hidden_size,
+        "intermediate_size": a.vision_intermediate_size,
+        "num_heads": a.vision_heads,
         "in_channels": 3,
         "patch_size": 14,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
         "window_size": 112,
         "out_hidden_size": hidden_size,
-        "fullatt_block_indexes": [vision_depth - 1],  # last block full attention, the others windowed
+        "fullatt_block_indexes": [a.vision_depth - 1],  # last block full attention, the others windowed
         "tokens_per_second": 2,
     }
     return Qwen2_5_VLConfig(
@@ -249,21 +258,14 @@ def build_tiny_qwen2_5_vl(
     corpus: Iterable[str] | None = None,
     *,
     vocab_size: int = 1024,
-    hidden_size: int = 128,
-    num_layers: int = 2,
-    num_heads: int = 4,
-    num_kv_heads: int = 2,
-    intermediate_size: int = 256,
-    vision_depth: int = 2,
-    vision_hidden_size: int = 64,
-    vision_heads: int = 2,
     image_size: int = TINY_IMAGE_SIZE,
+    **architecture: int,
 ) -> Path:
     """Build and save the tiny Qwen2.5-VL folder; same `seed` (and arguments) -> identical files.
 
     `vocab_size` is the BPE target (the final vocabulary may be smaller when the corpus runs out of merges);
-    `image_size` sets both pixel bounds to `image_size**2`, so every image is resized to about that area.
-    Returns `out_dir` as a `Path`.
+    `image_size` sets both pixel bounds to `image_size**2`, so every image is resized to about that area;
+    `architecture` overrides fields of `TinyArchitecture` (e.g. `num_layers=4`). Returns `out_dir` as a `Path`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -279,18 +281,7 @@ def build_tiny_qwen2_5_vl(
         max_pixels=image_size * image_size,
     )
     processor = build_processor(image_processor, tokenizer, CHAT_TEMPLATE)
-    config = tiny_config(
-        tokenizer,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        num_kv_heads=num_kv_heads,
-        intermediate_size=intermediate_size,
-        vision_depth=vision_depth,
-        vision_hidden_size=vision_hidden_size,
-        vision_heads=vision_heads,
-        vision_intermediate_size=2 * vision_hidden_size,
-    )
+    config = tiny_config(tokenizer, TinyArchitecture(**architecture))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config).float().eval()
