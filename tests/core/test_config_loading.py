@@ -56,6 +56,11 @@ def test_validation_messages():
         load_config(TrainConfig, None, ["rollout.num_generations=2", "rmo.k=2"])
 
 
+def test_stage_names_must_be_unique():
+    with pytest.raises(ConfigError, match="names must be unique"):
+        load_config(TrainConfig, None, ["stages.1.name=stage1"])
+
+
 def test_malformed_override_and_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="key=value"):
         apply_overrides({}, ["novalue"])

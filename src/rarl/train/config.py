@@ -255,6 +255,9 @@ class TrainConfig:
             raise ConfigError("micro_batch_size must be >= 1")
         if not self.stages:
             raise ConfigError("stages: at least one stage is required")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"stages: names must be unique (they name output folders), got {names}")
         if self.rmo.k >= self.rollout.num_generations and any(s.rmo for s in self.stages):
             raise ConfigError(
                 f"rmo.k ({self.rmo.k}) must be smaller than rollout.num_generations ({self.rollout.num_generations})"
