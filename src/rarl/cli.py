@@ -28,25 +28,12 @@ console = Console(stderr=True)
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    from rarl.data import DataError
+    from rarl.model import ModelLoadError
+    from rarl.train.errors import TrainingAborted
     from rarl.utils.config import ConfigError
 
-    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError, NotADirectoryError]
-    try:
-        from rarl.data import DataError
-
-        errors.append(DataError)
-    except ImportError:
-        pass
-    try:
-        from rarl.model import ModelLoadError
-
-        errors.append(ModelLoadError)
-    except ImportError:
-        pass
-    from rarl.train.errors import TrainingAborted
-
-    errors.append(TrainingAborted)
-    return tuple(errors)
+    return (ConfigError, DataError, ModelLoadError, TrainingAborted, FileNotFoundError, NotADirectoryError)
 
 
 def friendly(fn):

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from rarl.utils.io import atomic_write_json, atomic_write_text
+from rarl.utils.io import atomic_directory, atomic_write_json, atomic_write_text
 
 log = logging.getLogger("rarl")
 
@@ -97,19 +97,14 @@ def save_model_folder(accelerator: Any, model: Any, processor: Any, out_dir: str
     state_dict = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
-        tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        if hasattr(unwrapped, "merge_and_unload"):
-            import copy
+        with atomic_directory(out_dir) as tmp:
+            if hasattr(unwrapped, "merge_and_unload"):
+                import copy
 
-            merged = copy.deepcopy(unwrapped).merge_and_unload()
-            merged.save_pretrained(tmp)
-        else:
-            unwrapped.save_pretrained(tmp, state_dict=state_dict)
-        processor.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+                merged = copy.deepcopy(unwrapped).merge_and_unload()
+                merged.save_pretrained(tmp)
+            else:
+                unwrapped.save_pretrained(tmp, state_dict=state_dict)
+            processor.save_pretrained(tmp)
     accelerator.wait_for_everyone()
     return out_dir
