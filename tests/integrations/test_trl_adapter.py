@@ -14,9 +14,10 @@ GOOD = (
 LABELS = [30, 20]
 
 
-def call_like_trl(reward_func, inputs, completions):
-    """What GRPOTrainer does: every column but prompt/completion becomes a keyword list, one row per
-    completion, next to prompts, completions and its own bookkeeping arguments."""
+def call_like_trl(reward_func, inputs, completions, log_metric=None):
+    """What GRPOTrainer (TRL 1.x) does: every column but prompt/completion becomes a keyword list, one row
+    per completion, next to prompts, completions and its own bookkeeping arguments, `log_extra(column, values)`
+    and `log_metric(name, value)` among them."""
     prompts = [row["prompt"] for row in inputs]
     keys = [key for key in inputs[0] if key not in ["prompt", "completion"]]
     reward_kwargs = {key: [row[key] for row in inputs] for key in keys}
@@ -25,6 +26,8 @@ def call_like_trl(reward_func, inputs, completions):
         completions=completions,
         completion_ids=[[1, 2, 3]] * len(completions),
         trainer_state=None,
+        log_extra=lambda column, values: None,
+        log_metric=log_metric if log_metric is not None else (lambda name, value: None),
         **reward_kwargs,
     )
     # TRL turns None into NaN before building its reward tensor.
@@ -94,6 +97,64 @@ def test_missing_column_names_the_columns_passed():
     reward_func = make_trl_reward(labels_column="ages")
     with pytest.raises(ValueError, match=r"'ages'.*\['labels'\]"):
         call_like_trl(reward_func, [{"prompt": "p", "labels": LABELS}], [GOOD])
+
+
+def test_missing_column_error_lists_dataset_columns_only():
+    reward_func = make_trl_reward(labels_column="ages")
+    with pytest.raises(ValueError) as error:
+        reward_func(
+            prompts=["p"],
+            completions=[GOOD],
+            completion_ids=[[1]],
+            trainer_state=None,
+            log_metric=lambda name, value: None,
+            log_extra=lambda column, values: None,
+            environments=None,
+            image=["a.jpg"],
+            labels=[LABELS],
+        )
+    message = str(error.value)
+    assert message.endswith("columns passed: ['image', 'labels']")
+    for bookkeeping in ("log_metric", "log_extra", "trainer_state", "completion_ids", "environments"):
+        assert bookkeeping not in message
+
+
+def test_log_metric_gets_the_mean_of_every_component_but_the_total():
+    reward_func = make_trl_reward(delta=5.0, name="rarl_stage2")
+    reward = RankingAwareReward(delta=5.0)
+    completions = [GOOD, "no answer", GOOD.replace("<think>", ""), GOOD]
+    inputs = [{"prompt": "p", "labels": LABELS}] * 3 + [{"prompt": "p", "labels": None}]
+    logged: list[tuple[str, float]] = []
+    rewards = call_like_trl(reward_func, inputs, completions, log_metric=lambda n, v: logged.append((n, v)))
+    assert math.isnan(rewards[3])
+    # The last row has no labels: means are over the first three rows only.
+    scored = [reward.score(c, LABELS).as_dict() for c in completions[:3]]
+    components = [name for name in scored[0] if name != "total"]
+    assert [name for name, _ in logged] == [f"rarl_stage2/{name}" for name in components]
+    assert "rarl_stage2/total" not in dict(logged)
+    for name, value in logged:
+        component = name.split("/", 1)[1]
+        assert value == pytest.approx(sum(row[component] for row in scored) / 3)
+        assert type(value) is float
+    # Hand-worked: format is 1, 0 (no answer), 0 (broken template): mean 1/3; regression 0.905, 0, 0.905.
+    assert dict(logged)["rarl_stage2/format"] == pytest.approx(1 / 3)
+    assert dict(logged)["rarl_stage2/regression"] == pytest.approx(2 * 0.905 / 3)
+
+
+def test_log_metric_absent_or_not_callable_or_nothing_scored():
+    reward_func = make_trl_reward()
+    # No log_metric (older TRL), or a non-callable one: rewards only, no error.
+    assert reward_func(prompts=["p"], completions=[GOOD], labels=[LABELS]) == pytest.approx([4.905])
+    assert reward_func(prompts=["p"], completions=[GOOD], labels=[LABELS], log_metric=None) == pytest.approx(
+        [4.905]
+    )
+    # No row scored: nothing to average, nothing logged.
+    logged = []
+    output = reward_func(
+        prompts=["p"], completions=[GOOD], labels=[None], log_metric=lambda n, v: logged.append((n, v))
+    )
+    assert output == [None]
+    assert logged == []
 
 
 def test_length_mismatch_and_bad_labels_raise():

@@ -1,9 +1,12 @@
 """Use RARL rewards from TRL's `GRPOTrainer` (TRL itself is not a dependency).
 
 TRL calls each reward function as `f(prompts=..., completions=..., **columns)`, where `columns` holds every
-other dataset column repeated per completion (plus bookkeeping such as `completion_ids` or
-`trainer_state`), and logs it under `f.__name__`. The adapter reads the ground truth of each completion from
-one column (`labels` by default) and returns one float per completion.
+other dataset column repeated per completion plus TRL's own bookkeeping arguments (`completion_ids`,
+`trainer_state`, and since TRL 1.x `log_metric` and `log_extra`), and logs the returned totals under
+`f.__name__`. The adapter reads the ground truth of each completion from one column (`labels` by default) and
+returns one float per completion. When TRL passes `log_metric(name, value)`, the adapter also logs every
+component of the reward but the total (already logged by TRL), as `<__name__>/<component>`: the mean over the
+rows it scored in the call.
 
     from rarl.integrations.trl import make_trl_reward
     trainer = GRPOTrainer(..., reward_funcs=[make_trl_reward(delta=5.0, value_range=(0, 116))])
@@ -21,6 +24,11 @@ from typing import Any
 from rarl.integrations._labels import coerce_labels
 from rarl.rewards.base import RewardFunction
 from rarl.rewards.ranking_aware import RankingAwareReward
+
+TRL_BOOKKEEPING_ARGUMENTS = frozenset(
+    {"completion_ids", "trainer_state", "log_metric", "log_extra", "environments"}
+)
+"""Keyword arguments TRL's GRPOTrainer passes to reward functions that are not dataset columns."""
 
 
 class TRLRewardAdapter:
@@ -49,9 +57,14 @@ class TRLRewardAdapter:
     def __call__(
         self, prompts: Sequence[Any] | None, completions: Sequence[Any], **kwargs: Any
     ) -> list[float | None]:
-        """One total reward per completion (None where the row has no labels)."""
+        """One total reward per completion (None where the row has no labels).
+
+        When `log_metric` is a callable in `kwargs` (TRL >= 1.x), it is called once per component of the
+        reward but the total, with the component's mean over the rows scored in this call (none when no row
+        was scored).
+        """
         if self.labels_column not in kwargs:
-            columns = sorted(k for k in kwargs if k not in ("completion_ids", "trainer_state"))
+            columns = sorted(k for k in kwargs if k not in TRL_BOOKKEEPING_ARGUMENTS)
             raise ValueError(
                 f"reward {self.__name__!r} reads labels from column {self.labels_column!r}, which the batch "
                 f"lacks; columns passed: {columns}"
@@ -61,6 +74,11 @@ class TRLRewardAdapter:
             raise ValueError(
                 f"{len(completions)} completions but {len(labels_column)} rows in column {self.labels_column!r}"
             )
+        log_metric = kwargs.get("log_metric")
+        if not callable(log_metric):
+            log_metric = None
+        sums: dict[str, float] = {}  # component -> sum over scored rows
+        counts: dict[str, int] = {}
         rewards: list[float | None] = []
         for completion, raw_labels in zip(completions, labels_column, strict=True):
             if raw_labels is None:
@@ -68,6 +86,14 @@ class TRLRewardAdapter:
                 continue
             result = self.reward.score(completion_text(completion), coerce_labels(raw_labels))
             rewards.append(float(result.total))
+            if log_metric is not None:
+                for component, value in result.as_dict().items():
+                    if component != "total":
+                        sums[component] = sums.get(component, 0.0) + float(value)
+                        counts[component] = counts.get(component, 0) + 1
+        if log_metric is not None:
+            for component, total in sums.items():
+                log_metric(f"{self.__name__}/{component}", total / counts[component])
         return rewards
 
 
