@@ -46,7 +46,7 @@ algorithm:
 optim:
   lr: 1.0e-3
 prompts_per_step: 4
-micro_batch_size: 8
+micro_batch_size: 16
 stages:
   - name: stage1
     steps: 2

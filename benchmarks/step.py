@@ -154,7 +154,7 @@ def make_config(model: Path, manifest: Path, out: Path, n_images: int, args: arg
             StageConfig(
                 name=f"n{n_images}",
                 steps=args.steps + 1,
-                reward_weights=(1.0, 1.0, 1.0),
+                reward_kwargs={"weights": [1.0, 1.0, 1.0]},
                 rmo=args.rmo,
                 sizes=[n_images],
             )

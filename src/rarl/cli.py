@@ -151,7 +151,7 @@ def train(
         int | None, typer.Option(help="Stop after this global step with a resumable checkpoint.")
     ] = None,
 ) -> None:
-    """GRPO training with the ranking-aware reward, RMO and the stage curriculum. Extra args: key=value."""
+    """GRPO training of a recipe (default rarl: ranking-aware reward, RMO, two stages). Extra args: key=value."""
     from rarl.train.config import TrainConfig
     from rarl.train.grpo import run_grpo
     from rarl.utils.config import load_config
@@ -167,7 +167,7 @@ def sft(
     config: Annotated[Path, typer.Option(help="YAML recipe for supervised fine-tuning.")],
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in output_dir.")] = False,
 ) -> None:
-    """Supervised fine-tuning on ground-truth answers (the +SFT baseline). Extra args: key=value."""
+    """Supervised fine-tuning on the recipe's reference answers (the +SFT baseline). Extra args: key=value."""
     from rarl.train.config import SFTConfig
     from rarl.train.sft import run_sft
     from rarl.utils.config import load_config
@@ -191,8 +191,11 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Prompts per generate call.")] = 16,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
+    recipe: Annotated[
+        str, typer.Option(help="Recipe whose evaluation to run (registered name or file.py:Name).")
+    ] = "rarl",
 ) -> None:
-    """Evaluate models on 1/2/4/8-image test sets; write JSON, a paper-style table and plots."""
+    """Evaluate models with a recipe's protocol (rarl: 1/2/4/8-image test sets); write JSON, tables, plots."""
     from rarl.eval.protocol import EvalSettings, evaluate_models
 
     models = {}
@@ -210,7 +213,7 @@ def evaluate(
         n_boot=n_boot,
         seed=seed,
     )
-    evaluate_models(models, data, out, settings)
+    evaluate_models(models, data, out, settings, recipe=recipe)
 
 
 @app.command()
@@ -223,7 +226,7 @@ def rank(
     max_new_tokens: Annotated[int, typer.Option()] = 256,
 ) -> None:
     """Ask a model to estimate and rank the given images; print its answer and the parsed ranking."""
-    from rarl.eval.protocol import rank_images
+    from rarl.recipes.ordinal.evaluation import rank_images
 
     rank_images(model, images, rule=rule, value_range=value_range, max_new_tokens=max_new_tokens)
 
@@ -241,16 +244,18 @@ def ablate(
         int | None, typer.Option(help="Cap test samples per size in the evaluation (default: all).")
     ] = None,
 ) -> None:
-    """Run the paper's ablations (Tables 3 and 6, RMO vs DAPO filter) from one base; one combined table."""
-    from rarl.ablate import VARIANTS, run_ablations
-    from rarl.utils.config import ConfigError
+    """Run the recipe's ablations (rarl: Tables 3 and 6, RMO vs DAPO filter) from one base; one combined table."""
+    from rarl.ablate import run_ablations
+    from rarl.recipes import get_recipe
+    from rarl.train.config import TrainConfig
+    from rarl.utils.config import ConfigError, load_config
 
     only = [v.strip() for v in variants.split(",") if v.strip()]
-    unknown = [v for v in only if v not in VARIANTS]
+    recipe = get_recipe(load_config(TrainConfig, config, ctx.args).recipe)
+    known = sorted(recipe.ablations().variants) if hasattr(recipe, "ablations") else []
+    unknown = [v for v in only if v not in known]
     if unknown:
-        raise ConfigError(
-            f"--variants: unknown ablation variant {unknown[0]!r}; choose from {sorted(VARIANTS)}"
-        )
+        raise ConfigError(f"--variants: unknown ablation variant {unknown[0]!r}; choose from {known}")
     run_ablations(config, out, overrides=ctx.args, only=only, eval_max_samples=eval_max_samples)
 
 
@@ -262,11 +267,16 @@ def demo(
         str, typer.Option(help="default (about 9 min on 2 CPU cores) or smoke (under a minute).")
     ] = "default",
     seed: Annotated[int, typer.Option()] = 0,
+    recipe: Annotated[str, typer.Option(help="Which recipe's demo to run.")] = "rarl",
 ) -> None:
-    """The main job: tiny Qwen2.5-VL + synthetic ordinal task; base vs SFT vs RARL, paper-style table."""
-    from rarl.demo import run_demo
+    """The main job: tiny Qwen2.5-VL + synthetic task; base vs SFT vs the recipe's RL, paper-style table."""
+    from rarl.recipes import get_recipe
+    from rarl.utils.config import ConfigError
 
-    run_demo(out, size=size, seed=seed)
+    chosen = get_recipe(recipe)
+    if not hasattr(chosen, "demo"):
+        raise ConfigError(f"recipe {recipe!r} has no demo")
+    chosen.demo(out, size=size, seed=seed)
 
 
 def main() -> None:

@@ -13,10 +13,12 @@ import torch
 
 from rarl.algorithms import (
     ADVANTAGE_ESTIMATORS,
+    AdvantageInputs,
     get_advantage_estimator,
     group_advantages,
     group_stats,
     register_advantage_estimator,
+    rmo_advantages,
     zero_variance_groups,
 )
 
@@ -105,20 +107,41 @@ def test_zero_variance_std_eps_zero_never_fires():
 
 
 def test_registry():
-    assert ADVANTAGE_ESTIMATORS["grpo"] is group_advantages
-    assert get_advantage_estimator("grpo") is group_advantages
+    assert get_advantage_estimator("grpo") is ADVANTAGE_ESTIMATORS["grpo"]
     with pytest.raises(KeyError, match="grpo"):
         get_advantage_estimator("nope")
 
 
+def test_grpo_estimator_is_eq2_without_rmo_and_eq9_with_it():
+    grpo = get_advantage_estimator("grpo")
+    plain = grpo(AdvantageInputs(rewards=REWARDS, group_size=4), scale="group", eps=1e-6)
+    assert torch.equal(plain, group_advantages(REWARDS, 4, scale="group", eps=1e-6))
+    assert torch.equal(
+        grpo(AdvantageInputs(rewards=REWARDS, group_size=4), scale="none"),
+        group_advantages(REWARDS, 4, scale="none"),
+    )
+    # RMO replaced row 0 of a stagnant group: Eq. 9 under each baseline
+    original = torch.zeros(4)
+    mutated = torch.tensor([5.0, 0.0, 0.0, 0.0])
+    mask = torch.tensor([True, False, False, False])
+    for baseline in ("mutated", "original"):
+        inputs = AdvantageInputs(
+            rewards=mutated, group_size=4, onpolicy_rewards=original, rmo_mask=mask, rmo_baseline=baseline
+        )
+        expected = rmo_advantages(original, mutated, mask, 4, baseline=baseline, std_eps=1e-4)
+        assert torch.equal(grpo(inputs), expected)
+
+
 def test_register_advantage_estimator():
     @register_advantage_estimator("_test_centred")
-    def centred(rewards, group_size, **_):
-        return group_advantages(rewards, group_size, scale="none")
+    def centred(inputs, **_):
+        return group_advantages(inputs.rewards, inputs.group_size, scale="none")
 
     try:
-        assert get_advantage_estimator("_test_centred")(REWARDS, 4).tolist() == CENTRED.tolist()
+        inputs = AdvantageInputs(rewards=REWARDS, group_size=4)
+        assert get_advantage_estimator("_test_centred")(inputs).tolist() == CENTRED.tolist()
+        register_advantage_estimator("_test_centred")(centred)  # the same function again is harmless
         with pytest.raises(ValueError, match="already"):
-            register_advantage_estimator("_test_centred")(centred)
+            register_advantage_estimator("_test_centred")(lambda inputs: inputs.rewards)
     finally:
         ADVANTAGE_ESTIMATORS.pop("_test_centred")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rarl.ablate import TABLE_ROWS, VARIANTS, run_ablations, variant_config
+from rarl.ablate import run_ablations, variant_config
 from rarl.eval.protocol import EvalSettings
+from rarl.recipes.ordinal.ablations import ABLATIONS, TABLE_ROWS, VARIANTS
 from rarl.train.config import TrainConfig
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
@@ -16,14 +17,17 @@ def test_variants_transform_the_base_config(tmp_path):
 
     base = load_config(TrainConfig, CONFIG)
     total = sum(s.steps for s in base.stages)
-    reg = variant_config(base, "regression", tmp_path)
-    assert [s.reward_weights for s in reg.stages] == [(1.0, 0.0, 1.0)] and reg.stages[0].steps == total
-    rank = variant_config(base, "ranking", tmp_path)
-    assert rank.stages[0].reward_weights == (0.0, 1.0, 1.0) and 1 not in rank.stages[0].sizes
-    assert not any(s.rmo for s in variant_config(base, "no_rmo", tmp_path).stages)
-    dapo = variant_config(base, "dapo", tmp_path)
+    reg = variant_config(base, ABLATIONS, "regression", tmp_path)
+    assert [s.reward_kwargs["weights"] for s in reg.stages] == [[1.0, 0.0, 1.0]] and reg.stages[
+        0
+    ].steps == total
+    rank = variant_config(base, ABLATIONS, "ranking", tmp_path)
+    assert rank.stages[0].reward_kwargs["weights"] == [0.0, 1.0, 1.0] and 1 not in rank.stages[0].sizes
+    assert not any(s.rmo for s in variant_config(base, ABLATIONS, "no_rmo", tmp_path).stages)
+    dapo = variant_config(base, ABLATIONS, "dapo", tmp_path)
     assert dapo.algorithm.dapo_filter and not any(s.rmo for s in dapo.stages)
-    assert [s.rmo for s in variant_config(base, "rarl", tmp_path).stages] == [s.rmo for s in base.stages]
+    rarl = variant_config(base, ABLATIONS, "rarl", tmp_path)
+    assert [s.rmo for s in rarl.stages] == [s.rmo for s in base.stages]
     assert base.algorithm.dapo_filter is False  # the base is not modified
 
 

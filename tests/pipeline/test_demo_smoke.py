@@ -7,7 +7,7 @@ import math
 
 from PIL import Image
 
-from rarl.demo import run_demo
+from rarl.recipes.ordinal.demo import run_demo
 
 
 def test_demo_smoke_runs_end_to_end(tmp_path):

@@ -33,8 +33,8 @@ def make_train_config(model: Path, manifest: Path, out: Path, **overrides) -> Tr
         prompts_per_step=2,
         micro_batch_size=4,
         stages=[
-            StageConfig(name="stage1", steps=1, reward_weights=(1.0, 0.0, 1.0), rmo=False),
-            StageConfig(name="stage2", steps=1, reward_weights=(1.0, 1.0, 1.0), rmo=True),
+            StageConfig(name="stage1", steps=1, reward_kwargs={"weights": [1.0, 0.0, 1.0]}, rmo=False),
+            StageConfig(name="stage2", steps=1, reward_kwargs={"weights": [1.0, 1.0, 1.0]}, rmo=True),
         ],
         logging=LoggingConfig(progress=False, sample_every=1),
         checkpoint=CheckpointConfig(every=0, keep_last=2),

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from rarl.train.metrics_log import read_metrics
 
@@ -32,8 +33,39 @@ def test_two_process_run_keeps_ranks_identical(tiny_model, manifest, tmp_path):
     rows = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]
     # the run really trained: the saved final model differs from the starting weights
-    from safetensors.torch import load_file
 
     start = load_file(str(tiny_model / "model.safetensors"))
     final = load_file(str(out / "final" / "model.safetensors"))
     assert any(not torch.equal(start[k], final[k]) for k in start if k in final)
+
+
+UPDATE_WORKER = Path(__file__).resolve().parent / "ddp_update_worker.py"
+
+
+def test_two_process_update_equals_one_process_update_on_the_same_global_batch(
+    tiny_model, manifest, tmp_path
+):
+    """Token aggregation and the DAPO filter normalise by global counts: ranks holding different numbers of
+    tokens or kept sequences still make exactly the 1-process update (to float rounding)."""
+    out = tmp_path / "upd"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [str(UPDATE_WORKER), str(tiny_model), str(manifest), str(out)]
+    single = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-4000:]
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_CONFIG), "--main_process_port", "0",
+    ]  # fmt: skip
+    double = subprocess.run([*launch, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert double.returncode == 0, double.stderr[-4000:]
+    for case in ("token", "sequence_filtered"):
+        ref = torch.load(out / f"{case}-world1-rank0.pt")
+        for rank in (0, 1):
+            got = torch.load(out / f"{case}-world2-rank{rank}.pt")
+            worst = max(float((got[k] - ref[k]).abs().max()) for k in ref)
+            assert worst < 1e-6, f"{case}: rank {rank} differs from the 1-process update by {worst:.2e}"
+        m1 = json.loads((out / f"{case}-world1-rank0.json").read_text())
+        m2 = json.loads((out / f"{case}-world2-rank0.json").read_text())
+        assert abs(m1["grad_norm"] - m2["grad_norm"]) <= 1e-5 * m1["grad_norm"], (case, m1, m2)
+        assert abs(m1["loss"] - m2["loss"]) <= 1e-5 * abs(m1["loss"]) + 1e-7, (case, m1["loss"], m2["loss"])
+        assert m1["grad_norm"] > 0.1  # a real update, not a vacuous equality

@@ -60,7 +60,7 @@ def test_rmo_fires_on_a_stagnant_group(tiny_model, manifest, tmp_path):
     stage = cfg.stages[1]
     reward_fn = trainer._reward_fn(stage)
     batch = trainer.rollout(stage)
-    trainer.score(batch, reward_fn)
+    trainer.score(batch, reward_fn, stage)
     assert torch.all(batch.onpolicy_rewards == 0)
 
     trainer.mutate(batch, stage, reward_fn)
@@ -87,7 +87,7 @@ def test_rmo_is_off_in_stage_one(tiny_model, manifest, tmp_path):
     trainer = GRPOTrainer(cfg)
     stage = cfg.stages[0]
     batch = trainer.rollout(stage)
-    trainer.score(batch, trainer._reward_fn(stage))
+    trainer.score(batch, trainer._reward_fn(stage), stage)
     trainer.mutate(batch, stage, trainer._reward_fn(stage))
     assert not bool(batch.rmo_mask.any())
 
@@ -110,14 +110,65 @@ def test_exact_resume(tiny_model, manifest, tmp_path):
     assert [r["step"] for r in rows] == [1, 2]
 
 
-def test_reward_exceptions_are_counted_not_fatal(tiny_model, manifest, tmp_path):
-    from rarl.train.grpo import score_completions
+def test_reward_exceptions_are_counted_not_fatal():
+    from rarl.rewards.batch import PerCompletionReward, RewardInputs
 
     class Exploding:
         def score(self, completion, labels):
             raise RuntimeError("boom")
 
-    totals, parts, errors = score_completions(Exploding(), ["a", "b", "c", "d"], [[1.0], [2.0]], 2)
-    assert errors == 4
-    assert totals.tolist() == [0.0, 0.0, 0.0, 0.0]
-    assert parts == {}
+    inputs = RewardInputs(
+        samples=[0, 0, 1, 1], targets=[[1.0]] * 2 + [[2.0]] * 2, texts=list("abcd"), group_size=2
+    )
+    out = PerCompletionReward(Exploding())(inputs)
+    assert out.errors == 4
+    assert out.totals.tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert out.components == {}
+
+
+def test_metrics_are_per_iteration_means_with_several_iterations(tiny_model, manifest, tmp_path):
+    """With lr = 0 both inner iterations see the same policy, so num_iterations=2 must report the same
+    pg_loss / kl / clip_frac / entropy as num_iterations=1 (they used to be summed over iterations)."""
+    reports = []
+    for iterations in (1, 2):
+        cfg = make_train_config(tiny_model, manifest, tmp_path / f"it{iterations}")
+        cfg.optim.lr = 0.0
+        cfg.algorithm.num_iterations = iterations
+        cfg.algorithm.beta = 0.05
+        trainer = GRPOTrainer(cfg)
+        stage = cfg.stages[1]
+        batch = trainer.rollout(stage)
+        trainer.score(batch, trainer._reward_fn(stage), stage)
+        trainer.mutate(batch, stage, trainer._reward_fn(stage))  # RMO: non-zero advantages
+        trainer.compute_advantages(batch)
+        batch.ref_logp = None
+        trainer.reference_logprobs(batch)
+        reports.append(trainer.update(batch))
+    one, two = reports
+    assert one["pg_loss"] != 0.0
+    for key in ("pg_loss", "kl_loss", "kl", "clip_frac", "ratio_mean", "entropy", "loss"):
+        assert abs(two[key] - one[key]) <= 1e-6 * max(1.0, abs(one[key])), (key, one[key], two[key])
+
+
+def test_pg_loss_adds_up_over_micro_batches(tiny_model, manifest, tmp_path):
+    """The logged pg_loss / kl_loss are the full-batch values whatever the micro-batch size."""
+    reports = []
+    for micro in (8, 3):
+        cfg = make_train_config(tiny_model, manifest, tmp_path / f"mb{micro}")
+        cfg.optim.lr = 0.0
+        cfg.micro_batch_size = micro
+        trainer = GRPOTrainer(cfg)
+        stage = cfg.stages[1]
+        batch = trainer.rollout(stage)
+        trainer.score(batch, trainer._reward_fn(stage), stage)
+        trainer.mutate(batch, stage, trainer._reward_fn(stage))
+        trainer.compute_advantages(batch)
+        trainer.reference_logprobs(batch)
+        reports.append(trainer.update(batch))
+    full, chunked = reports
+    for key in ("pg_loss", "kl_loss", "loss", "kl"):
+        assert abs(chunked[key] - full[key]) <= 1e-5 * max(1e-3, abs(full[key])), (
+            key,
+            full[key],
+            chunked[key],
+        )

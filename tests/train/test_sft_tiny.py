@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from rarl.data import load_manifest
-from rarl.data.prompts import answer_text
+from rarl.data.prompts import answer_text, build_messages
 from rarl.model import encode_completions, encode_prompts, load_policy, token_logprobs
 from rarl.train.metrics_log import read_metrics
 from rarl.train.sft import SFTTrainer, nll_loss
@@ -18,7 +18,9 @@ def _answer_nll(model_dir, manifest) -> float:
     samples = load_manifest(manifest, "train")[:8]
     ids, mask = encode_completions(policy, [answer_text(s) for s in samples])
     with torch.no_grad():
-        logp = token_logprobs(policy.model, encode_prompts(policy, samples), ids, mask)
+        logp = token_logprobs(
+            policy.model, encode_prompts(policy, samples, messages_fn=build_messages), ids, mask
+        )
     return float(nll_loss(logp, mask, int(mask.sum())))
 
 

@@ -7,20 +7,25 @@ them by name from the registries (`ADVANTAGE_ESTIMATORS`, `RMO_TRIGGERS`, `RMO_B
 """
 
 from rarl.algorithms.advantages import (
-    ADVANTAGE_ESTIMATORS,
     ADVANTAGE_SCALES,
-    AdvantageEstimator,
     AdvantageScale,
-    get_advantage_estimator,
     group_advantages,
     group_stats,
-    register_advantage_estimator,
     zero_variance_groups,
+)
+from rarl.algorithms.estimators import (
+    ADVANTAGE_ESTIMATORS,
+    AdvantageEstimator,
+    AdvantageInputs,
+    get_advantage_estimator,
+    grpo_advantages,
+    register_advantage_estimator,
 )
 from rarl.algorithms.filters import dapo_keep_mask, expand_group_mask
 from rarl.algorithms.loss import (
     LOG_RATIO_CLAMP,
     LOSS_AGGREGATIONS,
+    SHARE_METRICS,
     LossAggregation,
     aggregate_sequence,
     aggregate_token,
@@ -49,7 +54,9 @@ __all__ = [
     "LOSS_AGGREGATIONS",
     "RMO_BASELINES",
     "RMO_TRIGGERS",
+    "SHARE_METRICS",
     "AdvantageEstimator",
+    "AdvantageInputs",
     "AdvantageScale",
     "BestSeen",
     "LossAggregation",
@@ -64,6 +71,7 @@ __all__ = [
     "expand_group_mask",
     "get_advantage_estimator",
     "group_advantages",
+    "grpo_advantages",
     "group_stats",
     "kl_k3",
     "loss_normalizers",

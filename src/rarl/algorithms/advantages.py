@@ -19,7 +19,6 @@ Layout is group-major throughout: row `b*G + g` is rollout `g` of prompt `b`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -95,44 +94,10 @@ def zero_variance_groups(rewards: torch.Tensor, group_size: int, std_eps: float 
     return std_unbiased(grouped, dim=1) < std_eps  # [B]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Registry: an estimator maps (rewards [B*G], group_size, **options) -> advantages [B*G].
-
-AdvantageEstimator = Callable[..., torch.Tensor]
-
-ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {"grpo": group_advantages}
-
-
-def register_advantage_estimator(name: str) -> Callable[[AdvantageEstimator], AdvantageEstimator]:
-    """Decorator adding an estimator to `ADVANTAGE_ESTIMATORS` under `name` (duplicate names are errors)."""
-
-    def decorator(fn: AdvantageEstimator) -> AdvantageEstimator:
-        if name in ADVANTAGE_ESTIMATORS:
-            raise ValueError(f"advantage estimator {name!r} is already registered")
-        ADVANTAGE_ESTIMATORS[name] = fn
-        return fn
-
-    return decorator
-
-
-def get_advantage_estimator(name: str) -> AdvantageEstimator:
-    """Look up an advantage estimator by name; KeyError listing the known names otherwise."""
-    try:
-        return ADVANTAGE_ESTIMATORS[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown advantage estimator {name!r}; known: {sorted(ADVANTAGE_ESTIMATORS)}"
-        ) from None
-
-
 __all__ = [
-    "ADVANTAGE_ESTIMATORS",
     "ADVANTAGE_SCALES",
-    "AdvantageEstimator",
     "AdvantageScale",
-    "get_advantage_estimator",
     "group_advantages",
     "group_stats",
-    "register_advantage_estimator",
     "zero_variance_groups",
 ]

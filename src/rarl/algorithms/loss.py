@@ -42,6 +42,10 @@ import torch
 
 LOG_RATIO_CLAMP = 20.0
 
+SHARE_METRICS: tuple[str, ...] = ("pg_loss", "kl_loss")
+"""Metrics of `policy_loss` that are this call's share of the full-batch loss (they add up over micro-batches);
+the others are means over the call's valid tokens."""
+
 LossAggregation = Literal["sequence", "token"]
 
 
@@ -229,6 +233,7 @@ def policy_loss(
 __all__ = [
     "LOG_RATIO_CLAMP",
     "LOSS_AGGREGATIONS",
+    "SHARE_METRICS",
     "LossAggregation",
     "aggregate_sequence",
     "aggregate_token",

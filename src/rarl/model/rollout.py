@@ -7,9 +7,9 @@ Inputs are either chat messages or sample objects:
   `[{"role": "system", "content": [{"type": "text", "text": SYS}]},
     {"role": "user", "content": [{"type": "text", "text": "Image 1:"}, {"type": "image", "image": img}, ...,
                                  {"type": "text", "text": INSTRUCT}]}]`;
-* any other object (e.g. `rarl.data.OrdinalSample`) is turned into messages by `messages_fn`
-  (default `rarl.data.prompts.build_messages`); image parts without a PIL image are filled, in order, from
-  the object's `load_images()`.
+* any other object (a recipe's sample) is turned into messages by `messages_fn` (the recipe's prompt,
+  e.g. `lambda s: recipe.messages(s, mode)`); image parts without a PIL image or readable path are filled,
+  in order, from the object's `load_images()`.
 """
 
 from __future__ import annotations
@@ -36,20 +36,18 @@ def _is_image_part(part: Any) -> bool:
     return isinstance(part, dict) and (part.get("type") == "image" or "image" in part or "image_url" in part)
 
 
-def _default_messages_fn(sample: Any) -> Conversation:
-    from rarl.data.prompts import build_messages  # the data package owns the paper's prompt
-
-    return build_messages(sample)
-
-
 def to_conversation(
     item: Any, messages_fn: MessagesFn | None = None
 ) -> tuple[Conversation, list[Image.Image]]:
     """A conversation (or sample object) -> (messages, its RGB images in prompt order)."""
     if isinstance(item, list):
         messages = item
+    elif messages_fn is None:
+        raise ValueError(
+            f"{type(item).__name__} is not a chat conversation; pass messages_fn (the recipe's prompt builder)"
+        )
     else:
-        messages = (messages_fn or _default_messages_fn)(item)
+        messages = messages_fn(item)
     parts = [
         p for m in messages if isinstance(m.get("content"), list) for p in m["content"] if _is_image_part(p)
     ]

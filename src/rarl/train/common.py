@@ -58,23 +58,13 @@ def resolve_model_path(cfg: ModelConfig, output_dir: str | Path, accelerator: An
 
 
 def load_policy_from_config(cfg: ModelConfig, output_dir: str | Path, accelerator: Any) -> Any:
-    from rarl.model import LoraSettings as ModelLora
     from rarl.model import load_policy
 
-    lora = None
-    if cfg.lora is not None:
-        lora = ModelLora(
-            r=cfg.lora.r,
-            alpha=cfg.lora.alpha,
-            dropout=cfg.lora.dropout,
-            target_modules=list(cfg.lora.target_modules),
-            include_vision=cfg.lora.include_vision,
-        )
     return load_policy(
         resolve_model_path(cfg, output_dir, accelerator),
         dtype=cfg.dtype,
         attn_implementation=cfg.attn_implementation,
-        lora=lora,
+        lora=cfg.lora,
         freeze_vision=cfg.freeze_vision,
         gradient_checkpointing=cfg.gradient_checkpointing,
         min_pixels=cfg.min_pixels,
@@ -170,14 +160,12 @@ def open_run_dir(out: Path, cfg: Any, accelerator: Any, logging_cfg: Any, resume
     )
 
 
-def check_run_inputs(manifest: str, per_step: int, per_step_name: str, accelerator: Any) -> None:
-    """One-line errors for a missing manifest or a per-step count that does not split across processes."""
+def check_run_inputs(per_step: int, per_step_name: str, accelerator: Any) -> None:
+    """One-line error for a per-step count that does not split across processes."""
     if per_step % accelerator.num_processes:
         raise TrainingAborted(
             f"{per_step_name} ({per_step}) must divide by the number of processes ({accelerator.num_processes})"
         )
-    if not manifest:
-        raise TrainingAborted("data.manifest is empty: point it at a folder written by `rarl prepare`")
 
 
 def prepare_for_training(

@@ -1,41 +1,42 @@
 """Run configuration: nested dataclasses, the one source of truth for a training run.
 
-A recipe is a YAML file (see `configs/`) whose keys mirror these classes; `key=value` overrides on the
+A run config is a YAML file (see `configs/`) whose keys mirror these classes; `key=value` overrides on the
 command line address nested fields with dots (`rollout.num_generations=4`, `stages.1.steps=20`). Unknown keys
-and values of the wrong type are errors naming the key (see `rarl.utils.config`).
+and values of the wrong type are errors naming the key (see `rarl.utils.config`); keys that moved say where to.
 
-Defaults follow the paper (Sec. 4.1): AdamW, lr 1e-6, 64 prompts per step, temperature 1.0, beta (KL) 0.01,
-RMO with k = 2, and the two-stage curriculum (stage 1: lambda = (1, 0, 1) without RMO; stage 2: (1, 1, 1) with
-RMO). The group size G is not given in the paper; we default to 8.
+Nothing here knows a task: `recipe` names the recipe (`rarl.recipes`) that reads the samples, builds prompts,
+reference answers and the reward, and evaluates. Task-specific reward settings are free-form dicts
+(`reward.kwargs`, merged with each stage's `reward_kwargs`) that the recipe's reward receives.
+
+Engine defaults follow GRPO practice and the RARL paper (Sec. 4.1): AdamW, lr 1e-6, 64 prompts per step,
+temperature 1.0, beta (KL) 0.01, RMO with k = 2 when a stage turns it on. The group size G is not given in the
+paper; we default to 8. The shipped configs spell out each recipe's stages.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
+from rarl.model.lora_settings import LoraSettings
 from rarl.utils.config import ConfigError
 
-
-@dataclass
-class LoraSettings:
-    """LoRA adapters on the language model (the vision tower is excluded unless `include_vision`)."""
-
-    r: int = 16
-    """Adapter rank."""
-    alpha: int = 32
-    """LoRA scaling numerator (scale = alpha / r)."""
-    dropout: float = 0.05
-    target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    )
-    """Linear-layer names in the language model to adapt."""
-    include_vision: bool = False
-    """Also adapt the vision tower's linear layers."""
-
-    def __post_init__(self) -> None:
-        if self.r <= 0:
-            raise ConfigError(f"model.lora.r must be positive, got {self.r}")
+__all__ = [
+    "AlgorithmConfig",
+    "CheckpointConfig",
+    "DataConfig",
+    "GuardConfig",
+    "LoggingConfig",
+    "LoraSettings",
+    "ModelConfig",
+    "OptimConfig",
+    "RMOConfig",
+    "RewardConfig",
+    "RolloutConfig",
+    "SFTConfig",
+    "StageConfig",
+    "TrainConfig",
+]
 
 
 @dataclass
@@ -60,14 +61,15 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Where samples come from (a manifest folder written by `rarl prepare`)."""
+    """Where samples come from (a manifest folder written by `rarl prepare`); the recipe reads it."""
 
     manifest: str = ""
-    """Manifest folder with task.json and {train,val,test}.jsonl."""
+    """Manifest folder (for the `rarl` recipe: task.json and {train,val,test}.jsonl)."""
     train_split: str = "train"
     eval_split: str = "val"
     sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
-    """N-image sizes used in training unless a stage narrows them."""
+    """Sample sizes used in training unless a stage narrows them; the recipe says what a size is (for
+    `rarl`: images per sample)."""
 
 
 @dataclass
@@ -91,14 +93,18 @@ class RolloutConfig:
 
 @dataclass
 class RewardConfig:
-    """The verifiable reward."""
+    """The verifiable reward: which one, and its settings (each stage may override any of them)."""
 
     name: str = "rarl"
-    """Reward function by name (see rarl.rewards.REWARDS)."""
-    delta: float | None = None
-    """Regression tolerance (Eq. 3); None takes the task's delta."""
-    check_value_range: bool = True
-    """Format reward requires values inside the task's value range."""
+    """A registered reward (`rarl.rewards.REWARDS`, e.g. `rarl`) or a plug-in `path/to/file.py:Name`."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the reward, merged under each stage's `reward_kwargs`. For `rarl`: `delta`
+    (None: the task's), `weights` (lambda1..3), `check_value_range` (default true)."""
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "delta": "reward.kwargs.delta",
+        "check_value_range": "reward.kwargs.check_value_range",
+    }
 
 
 @dataclass
@@ -113,12 +119,14 @@ class RMOConfig:
     """`always`: every group qualifies, as the paper words it ("replaces k low-reward responses in each training
     batch"); `stagnant`: only groups whose reward std is below std_eps (continuous rewards make such groups
     rare, so RMO then seldom fires)."""
-    std_eps: float = 1e-4
-    """Reward std below which a group counts as zero-variance (rewards are continuous)."""
     source: Literal["ground_truth", "best_seen"] = "ground_truth"
     """What replaces the k lowest rollouts."""
     baseline: Literal["mutated", "original"] = "mutated"
     """Which group statistics normalise advantages after mutation (see rarl.algorithms.rmo)."""
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "std_eps": "algorithm.std_eps (one threshold for RMO, the DAPO filter and logging)"
+    }
 
     def __post_init__(self) -> None:
         if self.k < 0:
@@ -132,9 +140,14 @@ class AlgorithmConfig:
     """GRPO objective."""
 
     advantage: str = "grpo"
+    """Advantage estimator by name (`rarl.algorithms.ADVANTAGE_ESTIMATORS`)."""
+    advantage_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of the estimator."""
     scale: Literal["group", "batch", "none"] = "group"
     """Advantage normalisation (Eq. 2 uses the group std)."""
     eps: float = 1e-6
+    """Added to the std in `(r - mean) / (std + eps)`. We keep 1e-6 (closest to Eq. 2 as written); TRL uses
+    1e-4, which shrinks advantages of groups whose std is near 1e-4 (by up to 1e-3 relative for std >= 0.1)."""
     clip_eps: float = 0.2
     clip_eps_high: float | None = None
     """Upper clip (DAPO clip-higher); None uses clip_eps."""
@@ -147,7 +160,8 @@ class AlgorithmConfig:
     dapo_filter: bool = False
     """Drop zero-variance groups from the update (DAPO dynamic sampling, without re-sampling)."""
     std_eps: float = 1e-4
-    """Reward std below which a group counts as zero-variance (logging and the DAPO filter)."""
+    """Reward std below which a group counts as zero-variance (RMO's `stagnant` trigger and baseline
+    fallback, the DAPO filter, and the `zero_var_frac_*` metrics)."""
 
     def __post_init__(self) -> None:
         if self.beta < 0:
@@ -174,28 +188,34 @@ class StageConfig:
 
     name: str = "stage"
     steps: int = 100
-    reward_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    """(lambda1 regression, lambda2 ranking, lambda3 format), Eq. 8."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """This stage's reward settings, over `reward.kwargs` (RARL's lambdas as `weights: [1, 0, 1]`,
+    Vision-R1's IoU thresholds, ...)."""
+    reward_weights: list[float] | None = None
+    """Older spelling of `reward_kwargs.weights`; still read, and moved there when the config is built."""
     rmo: bool = False
     """Apply the Response Mutation Operation in this stage."""
     sizes: list[int] | None = None
-    """N-image sizes in this stage's data mix; None uses data.sizes."""
+    """Sample sizes in this stage's data mix; None uses data.sizes."""
     lr: float | None = None
     """Stage learning rate; None uses optim.lr."""
+    mode: str | None = None
+    """Prompt mode of the recipe in this stage (e.g. `think` / `no_think`); None: the recipe's default."""
+    manifest: str | None = None
+    """This stage's data; None uses data.manifest."""
 
     def __post_init__(self) -> None:
+        if self.reward_weights is not None:
+            if "weights" in self.reward_kwargs:
+                raise ConfigError(
+                    f"stage '{self.name}': give the weights once, as reward_kwargs.weights (not also reward_weights)"
+                )
+            self.reward_kwargs = {**self.reward_kwargs, "weights": [float(w) for w in self.reward_weights]}
+            self.reward_weights = None
         if self.steps < 0:
             raise ConfigError(f"stage '{self.name}': steps must be >= 0")
         if self.sizes is not None and (not self.sizes or any(s < 1 for s in self.sizes)):
             raise ConfigError(f"stage '{self.name}': sizes must be a non-empty list of positive ints")
-
-
-def paper_stages() -> list[StageConfig]:
-    """The paper's two-stage curriculum: regression first, then the full objective with RMO."""
-    return [
-        StageConfig(name="stage1", steps=100, reward_weights=(1.0, 0.0, 1.0), rmo=False),
-        StageConfig(name="stage2", steps=100, reward_weights=(1.0, 1.0, 1.0), rmo=True),
-    ]
 
 
 @dataclass
@@ -228,10 +248,12 @@ class GuardConfig:
 
 @dataclass
 class TrainConfig:
-    """A GRPO (RARL) training run."""
+    """A GRPO training run of one recipe."""
 
     output_dir: str = "runs/rarl"
     seed: int = 0
+    recipe: str = "rarl"
+    """A registered recipe (`rarl.recipes.RECIPES`) or a plug-in `path/to/file.py:Name`."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
@@ -239,7 +261,9 @@ class TrainConfig:
     rmo: RMOConfig = field(default_factory=RMOConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    stages: list[StageConfig] = field(default_factory=paper_stages)
+    stages: list[StageConfig] = field(default_factory=lambda: [StageConfig(name="main")])
+    """Curriculum stages, each starting from the previous stage's weights (the shipped configs give the
+    recipes' own, e.g. RARL's two stages)."""
     prompts_per_step: int = 64
     """Prompts per optimizer step across all processes (paper batch size 64); each gets G rollouts."""
     micro_batch_size: int = 8
@@ -266,10 +290,14 @@ class TrainConfig:
 
 @dataclass
 class SFTConfig:
-    """Supervised fine-tuning on the ground-truth answer text (the paper's +SFT baseline)."""
+    """Supervised fine-tuning on the recipe's reference answers (the paper's +SFT baseline)."""
 
     output_dir: str = "runs/sft"
     seed: int = 0
+    recipe: str = "rarl"
+    """A registered recipe or a plug-in `path/to/file.py:Name`."""
+    mode: str | None = None
+    """Prompt mode of the recipe (None: its default)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5))

@@ -1,13 +1,14 @@
-"""The GRPO trainer for RARL: orchestration only.
+"""The GRPO trainer: orchestration only, for any recipe.
 
-One step reads like the paper's Figure 1, a sequence of named, timed phases on one `StepBatch`:
+One step reads like the RARL paper's Figure 1, a sequence of named, timed phases on one `StepBatch`:
 
     rollout -> score -> mutate -> advantages -> reference -> update -> log
 
 Every phase calls into a module that is tested alone: `rarl.model` (generation, token log-probs),
-`rarl.rewards` (pure reward), `rarl.algorithms` (advantages, RMO selection, loss). The trainer owns only
-state that must persist across steps: the model, optimizer, schedule, data position, the RMO "best seen"
-memory, and the guards.
+`rarl.rewards` (the batch reward contract), `rarl.algorithms` (RMO selection, advantage estimators by name,
+loss). Everything task-specific comes from the recipe named in config (`rarl.recipes`): samples, prompts,
+reference answers, the reward. The trainer owns only state that must persist across steps: the model,
+optimizer, schedule, data position, the RMO "best seen" memory, and the guards.
 
 Where we differ from, or pin down, the paper:
 - Eq. 2 is applied per group of G rollouts of one prompt; groups never straddle processes (each process
@@ -17,7 +18,11 @@ Where we differ from, or pin down, the paper:
   their "old" log-probs are those of the current policy, so the importance ratio starts at 1. Which group
   statistics normalise the advantages after mutation is `rmo.baseline` (see rarl.algorithms.rmo).
 - `reward/*` metrics are means over on-policy rollouts only (before mutation), so injected answers never
-  inflate the reported reward; injected rollouts are logged separately as `reward/injected_mean`.
+  inflate the reported reward; injected rollouts are logged separately as `reward/injected_mean`. A
+  component that does not apply to some rows (NaN) is averaged over the rows it applies to.
+- Under data parallelism the loss normalisers (sequence and token counts) are those of the global batch,
+  all-reduced, and each rank's loss is scaled by the world size to undo the gradient averaging, so an
+  update equals the 1-process update on the same global batch whatever each rank's share of tokens.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 import torch
 
 from rarl import algorithms as algo
+from rarl.rewards.batch import component_means
 from rarl.train.checkpoint import save_checkpoint, save_model_folder
 from rarl.train.common import (
     NonFiniteGuard,
@@ -48,7 +54,7 @@ from rarl.train.errors import TrainingAborted
 from rarl.train.progress import StepProgress
 from rarl.train.sampler import EpochSampler, rank_slice
 from rarl.train.timing import PhaseTimer
-from rarl.utils.config import to_dict
+from rarl.utils.config import ConfigError, to_dict
 
 log = logging.getLogger("rarl")
 
@@ -57,7 +63,7 @@ log = logging.getLogger("rarl")
 class StepBatch:
     """Everything one step knows about its B local prompts and their B*G rollouts (row b*G + g)."""
 
-    samples: list[Any]  # [B] OrdinalSample
+    samples: list[Any]  # [B] the recipe's samples
     rollout: Any  # RolloutBatch with B*G rows
     group_size: int
     rewards: torch.Tensor | None = None  # [B*G] reward used for advantages (after RMO)
@@ -88,26 +94,42 @@ class TrainerState:
 
 
 class GRPOTrainer:
-    """Two-stage GRPO with the ranking-aware reward and RMO on top of `accelerate`."""
+    """Staged GRPO (with RMO where a stage turns it on) for the configured recipe, on top of `accelerate`."""
 
-    def __init__(self, cfg: TrainConfig, accelerator: Any | None = None) -> None:
-        from rarl.data import load_manifest, load_task
+    def __init__(self, cfg: TrainConfig, accelerator: Any | None = None, recipe: Any | None = None) -> None:
+        from rarl.algorithms import get_advantage_estimator
         from rarl.model import get_backend
+        from rarl.model.scorer import PolicyScorer
+        from rarl.recipes import get_recipe
 
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
         self.accelerator = accelerator or make_accelerator(cfg.seed)
         acc = self.accelerator
-        check_run_inputs(cfg.data.manifest, cfg.prompts_per_step, "prompts_per_step", acc)
-        self.task = load_task(cfg.data.manifest)
-        self.train_samples = load_manifest(cfg.data.manifest, cfg.data.train_split)
+        check_run_inputs(cfg.prompts_per_step, "prompts_per_step", acc)
+        self.recipe = recipe if recipe is not None else get_recipe(cfg.recipe)
+        try:
+            self.estimator = get_advantage_estimator(cfg.algorithm.advantage)
+        except KeyError as e:
+            raise ConfigError(f"algorithm.advantage: {e.args[0]}") from None
+        self.pools = {stage.name: self._load_pool(stage) for stage in cfg.stages}
+        check_mode = getattr(self.recipe, "resolve_mode", None)
+        for stage in cfg.stages:
+            if check_mode is not None:
+                check_mode(stage.mode)  # an unknown prompt mode fails now, not at the stage's first step
 
         self.policy = load_policy_from_config(cfg.model, self.out, acc)
         self.reference = self._make_reference()
         self.model, self.optimizer, self.scheduler = prepare_for_training(
-            self.policy.model, cfg.optim, sum(s.steps for s in cfg.stages), acc, self._stage_lr_multipliers()
+            self.policy.model, cfg.optim, self.total_steps, acc, self._stage_lr_multipliers()
         )
         self.backend = get_backend(cfg.rollout.backend)
+        self.scorer = PolicyScorer(
+            self.policy,
+            self.recipe.messages,
+            model=acc.unwrap_model(self.model),
+            micro_batch_size=cfg.micro_batch_size,
+        )
         self.state = TrainerState()
         self.guard = NonFiniteGuard(cfg.guards)
         self.samplers: dict[str, EpochSampler] = {}
@@ -115,6 +137,28 @@ class GRPOTrainer:
         self.logger: Any = None
 
     # ------------------------------------------------------------------ setup helpers
+    @property
+    def total_steps(self) -> int:
+        return sum(s.steps for s in self.cfg.stages)
+
+    def _manifest(self, stage: StageConfig) -> str:
+        return stage.manifest or self.cfg.data.manifest
+
+    def _load_pool(self, stage: StageConfig) -> list[Any]:
+        """The stage's training samples, read through the recipe (before any model is loaded)."""
+        sizes = stage.sizes or self.cfg.data.sizes
+        pool = self.recipe.load_samples(self._manifest(stage), self.cfg.data.train_split, sizes)
+        if not pool:
+            raise TrainingAborted(
+                f"stage '{stage.name}': no training samples of sizes {sorted(set(sizes))} "
+                f"in {self._manifest(stage)}"
+            )
+        return pool
+
+    def _messages_fn(self, stage: StageConfig) -> Any:
+        recipe, mode = self.recipe, stage.mode
+        return lambda sample: recipe.messages(sample, mode)
+
     def _make_reference(self) -> Any | None:
         """None when beta = 0 (no KL); with LoRA the adapters are disabled instead of copying the model."""
         if self.cfg.algorithm.beta == 0:
@@ -134,26 +178,18 @@ class GRPOTrainer:
 
     def _sampler(self, stage: StageConfig) -> EpochSampler:
         if stage.name not in self.samplers:
-            sizes = set(stage.sizes or self.cfg.data.sizes)
-            pool = [s for s in self.train_samples if s.n in sizes]
-            if not pool:
-                raise TrainingAborted(
-                    f"stage '{stage.name}': no training samples of sizes {sorted(sizes)} in {self.cfg.data.manifest}"
-                )
-            sampler = EpochSampler(pool, seed=self.cfg.seed + 17 * (self.cfg.stages.index(stage) + 1))
+            sampler = EpochSampler(
+                self.pools[stage.name], seed=self.cfg.seed + 17 * (self.cfg.stages.index(stage) + 1)
+            )
             if stage.name in self.state.sampler:
                 sampler.load_state_dict(self.state.sampler[stage.name])
             self.samplers[stage.name] = sampler
         return self.samplers[stage.name]
 
     def _reward_fn(self, stage: StageConfig) -> Any:
-        from rarl.rewards import get_reward
-
-        delta = self.cfg.reward.delta if self.cfg.reward.delta is not None else self.task.delta
-        value_range = tuple(self.task.value_range) if self.cfg.reward.check_value_range else None
-        return get_reward(
-            self.cfg.reward.name, delta=delta, weights=tuple(stage.reward_weights), value_range=value_range
-        )
+        """The recipe's batch reward for this stage: `reward.kwargs` overridden by the stage's `reward_kwargs`."""
+        settings = {**self.cfg.reward.kwargs, **stage.reward_kwargs}
+        return self.recipe.reward(self.cfg.reward.name, settings, self._manifest(stage))
 
     # ------------------------------------------------------------------ the loop
     def train(self, resume: bool = False, stop_at_step: int | None = None) -> Path:
@@ -165,8 +201,7 @@ class GRPOTrainer:
         acc = self.accelerator
         resume_step = self._maybe_resume() if resume else None
         self.logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
-        total = sum(s.steps for s in self.cfg.stages)
-        progress = StepProgress(total, enabled=self.cfg.logging.progress and acc.is_main_process)
+        progress = StepProgress(self.total_steps, enabled=self.cfg.logging.progress and acc.is_main_process)
         progress.advance_to(self.state.global_step)
         try:
             for index, stage in enumerate(self.cfg.stages):
@@ -193,7 +228,7 @@ class GRPOTrainer:
         with timer.phase("rollout"):
             batch = self.rollout(stage)
         with timer.phase("score"):
-            self.score(batch, reward_fn)
+            self.score(batch, reward_fn, stage)
         with timer.phase("mutate"):
             self.mutate(batch, stage, reward_fn)
         with timer.phase("advantages"):
@@ -231,24 +266,46 @@ class GRPOTrainer:
             max_new_tokens=r.max_new_tokens,
             seed=step_seed(self.cfg.seed, self.state.global_step, acc.process_index),
             backend=self.backend,
+            messages_fn=self._messages_fn(stage),
         )
         return StepBatch(samples=samples, rollout=rollout, group_size=r.num_generations)
 
-    def score(self, batch: StepBatch, reward_fn: Any) -> None:
-        """Reward every completion; a reward that raises scores 0 for that completion (counted, logged)."""
-        totals, parts, errors = score_completions(
-            reward_fn, batch.rollout.texts, [s.labels for s in batch.samples], batch.group_size
+    def reward_inputs(
+        self, stage: StageConfig, samples: list[Any], texts: list[str], ids: Any, mask: Any, group_size: int
+    ) -> Any:
+        """The batch reward's view of R rows (row r answers samples[r // group_size])."""
+        from rarl.rewards.batch import RewardInputs
+
+        rows = [samples[r // group_size] for r in range(len(texts))]
+        return RewardInputs(
+            samples=rows,
+            targets=[self.recipe.target(s) for s in rows],
+            texts=texts,
+            completion_ids=ids,
+            completion_mask=mask,
+            group_size=group_size,
+            step=self.state.global_step,
+            stage=stage.name,
+            progress=self.state.global_step / max(self.total_steps, 1),
+            scorer=self.scorer,
         )
-        batch.onpolicy_rewards = totals  # [B*G]
-        batch.rewards = totals.clone()
-        batch.components = parts
-        batch.reward_errors = errors
-        self.state.reward_errors += errors
+
+    def score(self, batch: StepBatch, reward_fn: Any, stage: StageConfig) -> None:
+        """Reward every completion with one call of the batch reward."""
+        ro = batch.rollout
+        out = reward_fn(
+            self.reward_inputs(
+                stage, batch.samples, ro.texts, ro.completion_ids, ro.completion_mask, batch.group_size
+            )
+        )
+        batch.onpolicy_rewards = out.totals  # [B*G]
+        batch.rewards = out.totals.clone()
+        batch.components = out.components
+        batch.reward_errors = out.errors
+        self.state.reward_errors += out.errors
 
     def mutate(self, batch: StepBatch, stage: StageConfig, reward_fn: Any) -> None:
         """RMO: replace the k lowest rollouts of qualifying groups with a reference answer, then re-score."""
-        from rarl.data.prompts import answer_text
-
         G = batch.group_size
         ids = [s.sample_id for s in batch.samples]
         batch.rmo_mask = torch.zeros_like(batch.rewards, dtype=torch.bool)
@@ -264,14 +321,18 @@ class GRPOTrainer:
         gen = torch.Generator().manual_seed(
             step_seed(self.cfg.seed + 1, self.state.global_step, self.accelerator.process_index)
         )
+        std_eps = self.cfg.algorithm.std_eps
         mask = algo.select_rmo(
-            batch.rewards, G, k=rmo.k, prob=rmo.prob, trigger=rmo.trigger, std_eps=rmo.std_eps, generator=gen
+            batch.rewards, G, k=rmo.k, prob=rmo.prob, trigger=rmo.trigger, std_eps=std_eps, generator=gen
         )  # [B*G]
         rows, texts = [], []
         for row in mask.nonzero().flatten().tolist():
             b = row // G
             if rmo.source == "ground_truth":
-                texts.append(answer_text(batch.samples[b]))
+                reference = self.recipe.reference_answer(batch.samples[b])
+                if reference is None:
+                    continue  # the recipe has no reference answer for this sample
+                texts.append(reference)
             elif bool(usable[b]):
                 texts.append(self.best_seen[ids[b]].text)
             else:
@@ -285,29 +346,28 @@ class GRPOTrainer:
         batch.rollout = batch.rollout.replace_completions(
             rows, ids, comp_mask, texts, self.policy.special.pad_id
         )
-        labels = [batch.samples[r // G].labels for r in rows]
-        new_totals, _, errors = score_completions(reward_fn, texts, labels, 1)
-        batch.reward_errors += errors
+        out = reward_fn(
+            self.reward_inputs(stage, [batch.samples[r // G] for r in rows], texts, ids, comp_mask, 1)
+        )
+        batch.reward_errors += out.errors
         rows_t = torch.tensor(rows, dtype=torch.long)
-        batch.rewards[rows_t] = new_totals
+        batch.rewards[rows_t] = out.totals
         batch.rmo_mask[rows_t] = True
 
     def compute_advantages(self, batch: StepBatch) -> None:
+        """The configured advantage estimator (`algorithm.advantage`) on the rewards after mutation."""
         a = self.cfg.algorithm
         G = batch.group_size
-        if batch.rmo_mask is not None and bool(batch.rmo_mask.any()):
-            batch.advantages = algo.rmo_advantages(
-                batch.onpolicy_rewards,
-                batch.rewards,
-                batch.rmo_mask,
-                G,
-                baseline=self.cfg.rmo.baseline,
-                scale=a.scale,
-                eps=a.eps,
-                std_eps=self.cfg.rmo.std_eps,
-            )
-        else:
-            batch.advantages = algo.group_advantages(batch.rewards, G, scale=a.scale, eps=a.eps)
+        inputs = algo.AdvantageInputs(
+            rewards=batch.rewards,
+            group_size=G,
+            onpolicy_rewards=batch.onpolicy_rewards,
+            rmo_mask=batch.rmo_mask,
+            rmo_baseline=self.cfg.rmo.baseline,
+            std_eps=a.std_eps,
+            components=batch.components,
+        )
+        batch.advantages = self.estimator(inputs, scale=a.scale, eps=a.eps, **a.advantage_kwargs)  # [B*G]
         if a.dapo_filter:
             keep_groups = algo.dapo_keep_mask(batch.rewards, G, std_eps=a.std_eps)  # [B]
             batch.keep = algo.expand_group_mask(keep_groups, G)  # [B*G]
@@ -349,8 +409,12 @@ class GRPOTrainer:
             rows, weight = [0], 0.0
         mb = self.cfg.micro_batch_size
         chunks = [rows[i : i + mb] for i in range(0, len(rows), mb)]
-        n_seq = len(rows)
-        n_tok = int(ro.completion_mask[rows].sum())
+        n_seq_local = len(rows)
+        n_tok_local = int(ro.completion_mask[rows].sum())
+        # global-batch normalisers; each rank's loss is scaled by the world size because the gradient
+        # all-reduce averages over ranks (see the module docstring)
+        n_seq, n_tok = self._global_counts(n_seq_local if weight else 0, n_tok_local if weight else 0)
+        world = acc.num_processes
         sums: dict[str, float] = {}
         grad_norm = float("nan")
         self.model.train()
@@ -386,13 +450,14 @@ class GRPOTrainer:
                         clip_eps_high=a.clip_eps_high,
                         beta=a.beta if ref is not None else 0.0,
                         aggregation=a.aggregation,
-                        num_sequences_total=n_seq,
+                        num_sequences_total=max(n_seq, 1),
                         num_tokens_total=max(n_tok, 1),
                     )
-                    acc.backward(loss * weight)
+                    acc.backward(loss * (weight * world))
                 loss_total += float(loss.detach())
-                for k, v in m.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * len(chunk) / n_seq
+                for k, v in m.items():  # shares add up over micro-batches, means are weighted by rows
+                    w = world if k in algo.SHARE_METRICS else len(chunk) / n_seq_local
+                    sums[k] = sums.get(k, 0.0) + float(v) * w / a.num_iterations  # mean over iterations
             grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm))
             if self.guard.check(loss_total, grad_norm):
                 self.optimizer.step()
@@ -400,8 +465,10 @@ class GRPOTrainer:
                 self.state.skipped_steps += 1
             self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        sums["loss"] = loss_total
-        sums["entropy"] = entropy_sum / max(n_tok, 1) / a.num_iterations
+        sums["loss"] = (
+            loss_total * world
+        )  # the last iteration's global-batch loss (after the mean over ranks)
+        sums["entropy"] = entropy_sum / max(n_tok_local, 1) / a.num_iterations
         sums["grad_norm"] = grad_norm
         sums["lr"] = self.scheduler.get_last_lr()[0]
         return sums
@@ -413,7 +480,7 @@ class GRPOTrainer:
         G = batch.group_size
         a = self.cfg.algorithm
         onp = batch.onpolicy_rewards
-        local: dict[str, float] = {f"reward/{k}": float(v.mean()) for k, v in batch.components.items()}
+        local: dict[str, float] = {f"reward/{k}": v for k, v in component_means(batch.components).items()}
         local["reward/total_mean"] = float(onp.mean())
         local["reward/total_std"] = float(onp.std()) if onp.numel() > 1 else 0.0
         local["zero_var_frac_before"] = float(
@@ -445,7 +512,7 @@ class GRPOTrainer:
                 [
                     {
                         "sample_id": s.sample_id,
-                        "labels": s.labels,
+                        "target": self.recipe.target(s),
                         "completion": batch.rollout.texts[b * G],
                         "reward": float(batch.onpolicy_rewards[b * G]),
                     }
@@ -455,6 +522,15 @@ class GRPOTrainer:
         return metrics
 
     # ------------------------------------------------------------------ state
+    def _global_counts(self, n_seq: int, n_tok: int) -> tuple[int, int]:
+        """(sequences, tokens) entering the update, summed over processes."""
+        acc = self.accelerator
+        if acc.num_processes == 1:
+            return n_seq, n_tok
+        t = torch.tensor([n_seq, n_tok], dtype=torch.long, device=acc.device)
+        t = acc.reduce(t, reduction="sum")
+        return int(t[0]), int(t[1])
+
     def _mean_over_processes(self, values: dict[str, float]) -> dict[str, float]:
         acc = self.accelerator
         if acc.num_processes == 1:
@@ -505,33 +581,6 @@ class GRPOTrainer:
         self.save_checkpoint()
         if self.state.stage_index == len(self.cfg.stages) and self.cfg.checkpoint.save_final_model:
             save_model_folder(self.accelerator, self.model, self.policy.processor, self.out / "final")
-
-
-def score_completions(
-    reward_fn: Any, texts: list[str], labels: list[list[float]], group_size: int
-) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
-    """Score `texts` (row r belongs to labels[r // group_size]) -> (totals [R], components name -> [R], errors).
-
-    A reward function that raises on a completion gives that completion 0 in every component; the failure is
-    counted and logged with the text, and the run goes on.
-    """
-    totals: list[float] = []
-    rows: list[dict[str, float]] = []
-    errors = 0
-    for r, text in enumerate(texts):
-        try:
-            breakdown = reward_fn.score(text, labels[r // group_size])
-            parts = breakdown.as_dict()
-            total = float(breakdown.total)
-        except Exception as e:  # a reward bug must not kill a long run
-            errors += 1
-            log.warning("reward raised %s on completion %r; scored 0", type(e).__name__, text[:200])
-            parts, total = {}, 0.0
-        totals.append(total)
-        rows.append(parts)
-    names = sorted({k for p in rows for k in p if k != "total"})
-    components = {n: torch.tensor([p.get(n, 0.0) for p in rows], dtype=torch.float32) for n in names}
-    return torch.tensor(totals, dtype=torch.float32), components, errors
 
 
 def run_grpo(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None) -> Path:

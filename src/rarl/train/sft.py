@@ -1,8 +1,9 @@
-"""Supervised fine-tuning baseline (the paper's "+SFT" rows).
+"""Supervised fine-tuning baseline (the papers' "+SFT" rows), for any recipe.
 
-The target of each sample is its ground-truth answer text (`rarl.data.prompts.answer_text`: a short fixed
-`<think>` followed by the answer list sorted ascending), followed by EOS; the loss is the mean negative
-log-likelihood over answer tokens only (the prompt and images are context). It shares the model loading,
+The target of each sample is the recipe's reference answer (for `rarl`: a short fixed `<think>` followed by
+the answer list sorted ascending), followed by EOS; the loss is the mean negative log-likelihood over answer
+tokens only (the prompt and images, built by the recipe in `mode`, are context). Samples without a reference
+answer are left out. It shares the model loading,
 data, schedule, checkpoint and logging code with the GRPO trainer, so "samples seen" budgets compare
 directly: one SFT step consumes `batch_size` samples, one GRPO step `prompts_per_step` prompts.
 """
@@ -47,19 +48,26 @@ def nll_loss(logp: torch.Tensor, mask: torch.Tensor, num_tokens_total: int) -> t
 
 
 class SFTTrainer:
-    def __init__(self, cfg: SFTConfig, accelerator: Any | None = None) -> None:
-        from rarl.data import load_manifest
+    def __init__(self, cfg: SFTConfig, accelerator: Any | None = None, recipe: Any | None = None) -> None:
+        from rarl.recipes import get_recipe
 
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
         self.accelerator = accelerator or make_accelerator(cfg.seed)
         acc = self.accelerator
-        check_run_inputs(cfg.data.manifest, cfg.batch_size, "batch_size", acc)
+        check_run_inputs(cfg.batch_size, "batch_size", acc)
+        self.recipe = recipe if recipe is not None else get_recipe(cfg.recipe)
+        if hasattr(self.recipe, "resolve_mode"):
+            self.recipe.resolve_mode(cfg.mode)
         samples = [
-            s for s in load_manifest(cfg.data.manifest, cfg.data.train_split) if s.n in set(cfg.data.sizes)
+            s
+            for s in self.recipe.load_samples(cfg.data.manifest, cfg.data.train_split, cfg.data.sizes)
+            if self.recipe.reference_answer(s) is not None
         ]
         if not samples:
-            raise TrainingAborted(f"no training samples of sizes {cfg.data.sizes} in {cfg.data.manifest}")
+            raise TrainingAborted(
+                f"no training samples with a reference answer (sizes {cfg.data.sizes}) in {cfg.data.manifest}"
+            )
         self.sampler = EpochSampler(samples, seed=cfg.seed)
         self.policy = load_policy_from_config(cfg.model, self.out, acc)
         self.model, self.optimizer, self.scheduler = prepare_for_training(
@@ -94,7 +102,6 @@ class SFTTrainer:
         return final
 
     def step(self) -> dict[str, Any]:
-        from rarl.data.prompts import answer_text, build_messages
         from rarl.model import encode_completions, encode_prompts, token_logprobs
 
         acc = self.accelerator
@@ -103,7 +110,8 @@ class SFTTrainer:
             batch = rank_slice(
                 self.sampler.next_batch(self.cfg.batch_size), acc.process_index, acc.num_processes
             )
-            ids, mask = encode_completions(self.policy, [answer_text(s) for s in batch])  # [B, T]
+            targets = [self.recipe.reference_answer(s) for s in batch]
+            ids, mask = encode_completions(self.policy, targets)  # [B, T]
             n_tok = int(mask.sum())
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -112,9 +120,8 @@ class SFTTrainer:
         chunks = [list(range(i, min(i + mb, len(batch)))) for i in range(0, len(batch), mb)]
         with timer.phase("update"):
             for i, chunk in enumerate(chunks):
-                prompts = encode_prompts(self.policy, [build_messages(batch[j]) for j in chunk]).to(
-                    acc.device
-                )
+                conversations = [self.recipe.messages(batch[j], self.cfg.mode) for j in chunk]
+                prompts = encode_prompts(self.policy, conversations).to(acc.device)
                 idx = torch.tensor(chunk, dtype=torch.long)
                 sync = acc.no_sync(self.model) if i < len(chunks) - 1 else contextlib.nullcontext()
                 with sync:

@@ -3,7 +3,9 @@
 A config class is a (nested) dataclass; each field carries a docstring-like `metadata={"help": ...}` or a
 comment. `load_config(cls, path, overrides)` reads YAML, applies `a.b.c=value` overrides (values are parsed
 as YAML scalars, so `lr=1e-6`, `lora=null`, `sizes=[1,2]` work), and builds the dataclass tree.
-Unknown keys and values of the wrong type raise `ConfigError` naming the full dotted key.
+Unknown keys and values of the wrong type raise `ConfigError` naming the full dotted key; a class may list
+keys that moved elsewhere in a `MOVED_KEYS` class attribute ({old key: where it lives now}), and the error
+then says where to write it.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     unknown = [k for k in data if k not in fields]
     if unknown:
         where = f"{prefix}." if prefix else ""
+        moved = getattr(cls, "MOVED_KEYS", {})
+        if unknown[0] in moved:
+            raise ConfigError(f"config key '{where}{unknown[0]}' has moved: write {moved[unknown[0]]}")
         raise ConfigError(
             f"unknown config key '{where}{unknown[0]}' (known keys: {', '.join(sorted(fields))})"
         )

@@ -1,4 +1,4 @@
-"""`rarl demo`: the whole RARL pipeline on a CPU in minutes, with nothing downloaded.
+"""`rarl demo` for the `rarl` recipe: the whole RARL pipeline on a CPU in minutes, with nothing downloaded.
 
 1. build the offline tiny Qwen2.5-VL (random weights, its own tokenizer and image processor);
 2. generate a synthetic ordinal task (brightness level 1..9) and write 1/2/4/8-image manifests;
@@ -135,8 +135,12 @@ def _rarl_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
         prompts_per_step=scale.batch,
         micro_batch_size=32,
         stages=[
-            StageConfig(name="stage1", steps=scale.stage1_steps, reward_weights=(1.0, 0.0, 1.0), rmo=False),
-            StageConfig(name="stage2", steps=scale.stage2_steps, reward_weights=(1.0, 1.0, 1.0), rmo=True),
+            StageConfig(
+                name="stage1", steps=scale.stage1_steps, reward_kwargs={"weights": [1.0, 0.0, 1.0]}, rmo=False
+            ),
+            StageConfig(
+                name="stage2", steps=scale.stage2_steps, reward_kwargs={"weights": [1.0, 1.0, 1.0]}, rmo=True
+            ),
         ],
         logging=LoggingConfig(progress=True, sample_every=5),
         checkpoint=CheckpointConfig(every=0, keep_last=1),
@@ -231,6 +235,7 @@ def run_demo(out: str | Path = "runs/demo", size: str = "default", seed: int = 0
         data,
         out / "report",
         settings,
+        recipe="rarl",
         curves=curves,
         title=f"Synthetic {PROPERTY} (tiny Qwen2.5-VL, CPU demo)",
     )

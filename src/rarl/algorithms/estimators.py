@@ -1,0 +1,101 @@
+"""Advantage estimators registered by name; `algorithm.advantage` in the run config picks one.
+
+An estimator is a pure function `(inputs: AdvantageInputs, **options) -> advantages [B*G]`. The trainer
+builds `AdvantageInputs` after the score and mutate phases and calls the estimator named in config with
+`scale`, `eps` and `algorithm.advantage_kwargs`; it never branches on the name.
+
+RMO is a mutation phase upstream of every estimator: `inputs.rewards` are the rewards after mutation,
+`inputs.onpolicy_rewards` those of the sampled rollouts, `inputs.rmo_mask` the replaced rows. The `grpo`
+estimator applies Eq. 2 to groups nothing was injected into and Eq. 9 (under `inputs.rmo_baseline`) when
+RMO replaced rows; an estimator that ignores RMO may read `inputs.rewards` only.
+
+Registered here: `grpo` (Eq. 2 / Eq. 9 with group, batch or no scaling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from rarl.algorithms.advantages import AdvantageScale, group_advantages
+from rarl.algorithms.rmo import RmoBaseline, rmo_advantages
+
+
+@dataclass
+class AdvantageInputs:
+    """Rewards of one step's B*G rollouts (group-major) and what happened to them upstream."""
+
+    rewards: torch.Tensor
+    """[B*G] rewards after mutation (what advantages are computed from)."""
+    group_size: int
+    onpolicy_rewards: torch.Tensor | None = None
+    """[B*G] rewards of the sampled rollouts before mutation (None: equal to `rewards`)."""
+    rmo_mask: torch.Tensor | None = None
+    """[B*G] bool, rows RMO replaced (None: none)."""
+    rmo_baseline: RmoBaseline = "mutated"
+    """Eq. 9 reading for mutated groups (see rarl.algorithms.rmo)."""
+    std_eps: float = 1e-4
+    """Std below which a group counts as zero-variance."""
+    components: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Reward components [B*G] by name, for estimators that condition on them."""
+
+
+AdvantageEstimator = Callable[..., torch.Tensor]
+
+ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {}
+"""Estimators by name. Filled by `register_advantage_estimator`."""
+
+
+def register_advantage_estimator(name: str) -> Callable[[AdvantageEstimator], AdvantageEstimator]:
+    """Decorator adding an estimator to `ADVANTAGE_ESTIMATORS` under `name` (duplicate names are errors)."""
+
+    def decorator(fn: AdvantageEstimator) -> AdvantageEstimator:
+        if name in ADVANTAGE_ESTIMATORS and ADVANTAGE_ESTIMATORS[name] is not fn:
+            raise ValueError(f"advantage estimator {name!r} is already registered")
+        ADVANTAGE_ESTIMATORS[name] = fn
+        return fn
+
+    return decorator
+
+
+def get_advantage_estimator(name: str) -> AdvantageEstimator:
+    """Look up an advantage estimator by name; KeyError listing the known names otherwise."""
+    try:
+        return ADVANTAGE_ESTIMATORS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown advantage estimator {name!r}; known: {sorted(ADVANTAGE_ESTIMATORS)}"
+        ) from None
+
+
+@register_advantage_estimator("grpo")
+def grpo_advantages(
+    inputs: AdvantageInputs, scale: AdvantageScale = "group", eps: float = 1e-6
+) -> torch.Tensor:
+    """GRPO: Eq. 2 per group; Eq. 9 where RMO replaced rows. -> [B*G]."""
+    mask = inputs.rmo_mask
+    if mask is not None and bool(mask.any()):
+        original = inputs.onpolicy_rewards if inputs.onpolicy_rewards is not None else inputs.rewards
+        return rmo_advantages(
+            original,
+            inputs.rewards,
+            mask,
+            inputs.group_size,
+            baseline=inputs.rmo_baseline,
+            scale=scale,
+            eps=eps,
+            std_eps=inputs.std_eps,
+        )
+    return group_advantages(inputs.rewards, inputs.group_size, scale=scale, eps=eps)
+
+
+__all__ = [
+    "ADVANTAGE_ESTIMATORS",
+    "AdvantageEstimator",
+    "AdvantageInputs",
+    "get_advantage_estimator",
+    "grpo_advantages",
+    "register_advantage_estimator",
+]

@@ -1,0 +1,20 @@
+"""Recipes: one task each (prompts, samples, reference answers, reward, evaluation) on the shared engine.
+
+    recipe = get_recipe("rarl")            # or a plug-in "path/to/file.py:MyRecipe"
+
+Registered: `rarl` (ordinal estimation and ranking, `rarl.recipes.ordinal`). See `rarl.recipes.base` for
+the interface and docs/architecture.md for a walk-through of adding one.
+"""
+
+from rarl.recipes.base import RECIPES, Conversation, Recipe, RecipeBase, get_recipe, register_recipe
+from rarl.recipes.ordinal import OrdinalRecipe
+
+__all__ = [
+    "RECIPES",
+    "Conversation",
+    "OrdinalRecipe",
+    "Recipe",
+    "RecipeBase",
+    "get_recipe",
+    "register_recipe",
+]

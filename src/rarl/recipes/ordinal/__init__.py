@@ -1,0 +1,116 @@
+"""The `rarl` recipe: estimate and rank an ordinal quantity over 1, 2, 4 or 8 images (RARL paper).
+
+Samples are `rarl.data.OrdinalSample` read from a manifest written by `rarl prepare`; a size is the number of
+images. The prompt is the paper's Table 1 (`rarl.data.prompts`), the reference answer the ground truth sorted
+ascending in the `<think>..</think><answer>[..]</answer>` format, the target the labels in presentation order,
+the reward `RankingAwareReward` (Eq. 3-8) by default, and the evaluation the paper's 1/2/4/8-image protocol
+(`rarl.recipes.ordinal.evaluation`). Its ablations (Tables 3 and 6) are in `rarl.recipes.ordinal.ablations`
+and its CPU demo in `rarl.recipes.ordinal.demo`.
+
+Reward settings (`reward.kwargs`, each stage's `reward_kwargs`): `weights` (lambda1..3 of Eq. 8), `delta`
+(Eq. 3 tolerance; None or absent: the task's), `check_value_range` (default true: the format reward requires
+values inside the task's range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rarl.recipes.base import Conversation, RecipeBase, register_recipe
+from rarl.rewards.batch import BatchReward, build_reward
+
+
+@register_recipe("rarl")
+class OrdinalRecipe(RecipeBase):
+    """RARL's ordinal estimation and ranking task."""
+
+    name = "rarl"
+    modes = ("think",)
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Any] = {}
+
+    def task(self, manifest: str) -> Any:
+        """The manifest's `OrdinalTask` (read once)."""
+        from rarl.data import load_task
+
+        key = str(manifest)
+        if key not in self._tasks:
+            self._tasks[key] = load_task(manifest)
+        return self._tasks[key]
+
+    def load_samples(self, manifest: str, split: str, sizes: Sequence[int] | None = None) -> list[Any]:
+        from rarl.data import DataError, load_manifest
+
+        if not manifest:
+            raise DataError("data.manifest is empty: point it at a folder written by `rarl prepare`")
+        samples = load_manifest(manifest, split)
+        if sizes:
+            keep = set(sizes)
+            samples = [s for s in samples if s.n in keep]
+        return samples
+
+    def messages(self, sample: Any, mode: str | None = None) -> Conversation:
+        from rarl.data.prompts import build_messages
+
+        self.resolve_mode(mode)
+        return build_messages(sample)
+
+    def reference_answer(self, sample: Any) -> str:
+        from rarl.data.prompts import answer_text
+
+        return answer_text(sample)
+
+    def target(self, sample: Any) -> list[float]:
+        return sample.labels
+
+    def reward(self, name: str, settings: Mapping[str, Any], manifest: str) -> BatchReward:
+        settings = dict(settings)
+        check = settings.pop("check_value_range", True)
+        if settings.get("delta", 0) is None:
+            del settings["delta"]  # null in config: the task's delta
+        task = self.task(manifest)
+        defaults = {"delta": task.delta, "value_range": tuple(task.value_range) if check else None}
+        if not check:
+            settings["value_range"] = None
+        return build_reward(name, settings, defaults)
+
+    def evaluate(
+        self, policy: Any, manifest: str, settings: Any, name: str = "model"
+    ) -> tuple[dict[int, Any], list[dict[str, Any]]]:
+        from rarl.recipes.ordinal.evaluation import evaluate_policy
+
+        return evaluate_policy(policy, manifest, settings, name=name, messages_fn=self.messages)
+
+    def write_report(
+        self,
+        out: Path,
+        results: Mapping[str, Any],
+        *,
+        title: str,
+        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        settings: Any = None,
+    ) -> str:
+        from rich.console import Console
+
+        from rarl.eval.report import write_report
+        from rarl.eval.tables import render_markdown_table, render_rich_table
+
+        sizes = tuple(settings.sizes) if settings is not None else (1, 2, 4, 8)
+        write_report(out, dict(results), title=title, curves=dict(curves) if curves else None)
+        Console().print(render_rich_table(dict(results), title=title, sizes=sizes))
+        return render_markdown_table(dict(results), title=title, sizes=sizes)
+
+    def ablations(self) -> Any:
+        """The recipe's ablation plan (variants and table rows) for `rarl ablate`."""
+        from rarl.recipes.ordinal.ablations import ABLATIONS
+
+        return ABLATIONS
+
+    def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
+        """The CPU demo: tiny Qwen2.5-VL, synthetic brightness task, base vs SFT vs RARL."""
+        from rarl.recipes.ordinal.demo import run_demo
+
+        return run_demo(out, size=size, seed=seed)

@@ -1,0 +1,204 @@
+"""The batch reward contract: a reward is called once per step on every completion of the batch.
+
+    out: RewardOutput = reward(RewardInputs(samples, targets, texts, completion_ids, ..., scorer=scorer))
+    out.totals        # [R] float32, what the policy is optimised for
+    out.components    # {name: [R] float32}, each logged as `reward/<name>`; NaN = not applicable to that row
+
+Row `r` is one completion of `samples[r]`; in a training step rows come group-major (`R = B*G`, rows
+`b*G .. b*G+G-1` are the G rollouts of one prompt, and `group_size = G`). When the trainer re-scores the
+answers RMO injected, rows are independent and `group_size = 1`.
+
+A reward sees, besides the texts: each row's target (of whatever type the recipe uses), the completion
+token ids, the global step, the stage and the progress through the run (for schedules such as Vision-R1's
+threshold switch), and a `scorer` giving teacher-forced log-probabilities of any text under the current
+policy (`rarl.model.scorer.PolicyScorer`, for rewards such as Refine-IQA's probability difference).
+
+A pure per-completion reward (`score(completion, target) -> result with .total and .as_dict()`, such as
+`RankingAwareReward`) is adapted by `PerCompletionReward`: a completion on which `score` raises gets 0 in
+every component, and the failure is counted (`errors`) and logged with the text, so a reward bug cannot end a
+long run.
+
+`build_reward(spec, kwargs, defaults)` turns a config's `reward.name` into a batch reward: a name registered
+with `register_reward`, or a plug-in `path/to/file.py:Name` / `package.module:Name`. Either names a factory
+(usually a class) called with the keyword arguments; the result is used as a batch reward when it is
+callable and has no `score` method, and adapted otherwise. `defaults` (task-derived values a recipe offers,
+e.g. RARL's `delta`) are passed only where the factory accepts them; explicit `kwargs` always are.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import torch
+
+from rarl.rewards.registry import REWARDS
+from rarl.utils.config import ConfigError
+from rarl.utils.plugins import is_plugin_spec, load_object
+
+if TYPE_CHECKING:
+    from rarl.model.scorer import PolicyScorer
+
+log = logging.getLogger("rarl")
+
+__all__ = [
+    "BatchReward",
+    "PerCompletionReward",
+    "RewardInputs",
+    "RewardOutput",
+    "build_reward",
+    "component_means",
+]
+
+
+@dataclass
+class RewardInputs:
+    """What a batch reward receives: R completions and everything about them a reward may need."""
+
+    samples: Sequence[Any]
+    """[R] the sample each row answers (the recipe's sample type)."""
+    targets: Sequence[Any]
+    """[R] the ground truth of each row's sample, as the recipe defines it (`recipe.target(sample)`)."""
+    texts: Sequence[str]
+    """[R] decoded completions."""
+    completion_ids: torch.Tensor | None = None
+    """[R, T] completion token ids, right-padded (None when only texts exist)."""
+    completion_mask: torch.Tensor | None = None
+    """[R, T] 1 on real completion tokens."""
+    group_size: int = 1
+    """G: rows `b*G .. b*G+G-1` are one group (1: rows are independent)."""
+    step: int = 0
+    """Optimizer steps completed before this batch (0 for the first step)."""
+    stage: str = ""
+    """Name of the current stage."""
+    progress: float = 0.0
+    """Fraction of the run's steps completed before this batch, in [0, 1]."""
+    scorer: PolicyScorer | None = None
+    """Teacher-forced log-probabilities of texts under the current policy (None outside training)."""
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        if len(self.samples) != n or len(self.targets) != n:
+            raise ValueError(f"{n} texts but {len(self.samples)} samples and {len(self.targets)} targets")
+        if self.group_size < 1 or n % self.group_size:
+            raise ValueError(f"{n} rows do not split into groups of {self.group_size}")
+
+
+@dataclass
+class RewardOutput:
+    """Totals and named components of R completions."""
+
+    totals: torch.Tensor
+    """[R] float32."""
+    components: dict[str, torch.Tensor] = field(default_factory=dict)
+    """name -> [R] float32; NaN where the component does not apply to that row (multi-task batches)."""
+    errors: int = 0
+    """Completions on which the reward raised (each scored 0)."""
+
+    def __post_init__(self) -> None:
+        self.totals = torch.as_tensor(self.totals, dtype=torch.float32)
+        if self.totals.dim() != 1:
+            raise ValueError(f"totals must be 1-D [R], got shape {tuple(self.totals.shape)}")
+        n = self.totals.numel()
+        for name, values in list(self.components.items()):
+            values = torch.as_tensor(
+                [math.nan if v is None else v for v in values] if isinstance(values, list) else values,
+                dtype=torch.float32,
+            )
+            if values.shape != (n,):
+                raise ValueError(f"component {name!r} has shape {tuple(values.shape)}, expected [{n}]")
+            self.components[name] = values
+
+
+@runtime_checkable
+class BatchReward(Protocol):
+    """A reward over a whole batch of completions."""
+
+    def __call__(self, inputs: RewardInputs) -> RewardOutput: ...
+
+
+class PerCompletionReward:
+    """A per-completion reward (`score(text, target)`) as a batch reward; see the module docstring."""
+
+    def __init__(self, reward: Any) -> None:
+        if not callable(getattr(reward, "score", None)):
+            raise TypeError(f"{reward!r} has no score(completion, target) method")
+        self.reward = reward
+
+    def __repr__(self) -> str:
+        return f"PerCompletionReward({self.reward!r})"
+
+    def __call__(self, inputs: RewardInputs) -> RewardOutput:
+        totals: list[float] = []
+        rows: list[dict[str, float]] = []
+        errors = 0
+        for text, target in zip(inputs.texts, inputs.targets, strict=True):
+            try:
+                breakdown = self.reward.score(text, target)
+                parts = breakdown.as_dict()
+                total = float(breakdown.total)
+            except Exception as e:  # a reward bug must not kill a long run
+                errors += 1
+                log.warning("reward raised %s on completion %r; scored 0", type(e).__name__, text[:200])
+                parts, total = {}, 0.0
+            totals.append(total)
+            rows.append(parts)
+        names = sorted({k for p in rows for k in p if k != "total"})
+        components = {
+            n: torch.tensor(
+                [math.nan if p.get(n, 0.0) is None else p.get(n, 0.0) for p in rows], dtype=torch.float32
+            )
+            for n in names
+        }
+        return RewardOutput(torch.tensor(totals, dtype=torch.float32), components, errors)
+
+
+def component_means(components: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Mean of each component over the rows it applies to (NaN rows skipped; NaN if it applies to none)."""
+    out = {}
+    for name, values in components.items():
+        nan = torch.isnan(values)
+        out[name] = float(values.nanmean()) if bool(nan.any()) else float(values.mean())
+    return out
+
+
+def build_reward(
+    spec: str, kwargs: Mapping[str, Any] | None = None, defaults: Mapping[str, Any] | None = None
+) -> BatchReward:
+    """The batch reward named by `spec` (registered name or plug-in), built with `kwargs` (+ accepted defaults).
+
+    Errors are one-line `ConfigError`s naming the reward and the bad argument.
+    """
+    if is_plugin_spec(spec):
+        factory = load_object(spec, what="reward")
+    elif spec in REWARDS:
+        factory = REWARDS[spec]
+    else:
+        known = ", ".join(sorted(REWARDS)) or "(none)"
+        raise ConfigError(f"unknown reward {spec!r}; known rewards: {known}, or a plug-in 'file.py:Name'")
+    if not callable(factory):
+        raise ConfigError(f"reward {spec!r} is not a class or function")
+    explicit = dict(kwargs or {})
+    merged = {k: v for k, v in (defaults or {}).items() if _accepts(factory, k) and k not in explicit}
+    merged.update(explicit)
+    try:
+        built = factory(**merged)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"reward {spec!r} with {merged}: {e}") from None
+    if callable(getattr(built, "score", None)):
+        return PerCompletionReward(built)
+    if callable(built):
+        return built
+    raise ConfigError(f"reward {spec!r} built {built!r}, which has neither score() nor __call__")
+
+
+def _accepts(factory: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
