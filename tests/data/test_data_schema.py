@@ -76,3 +76,14 @@ def test_item_and_sample(tmp_path: Path):
         OrdinalItem("x.jpg", "old")  # type: ignore[arg-type]
     with pytest.raises(DataError, match="finite"):
         OrdinalItem("x.jpg", float("nan"))
+
+
+def test_plcc_is_a_one_image_metric_like_the_others():
+    from rarl.data.schema import METRICS
+    from rarl.eval.scoring import ONE_IMAGE_METRICS
+
+    assert set(METRICS) == set(ONE_IMAGE_METRICS)
+    task = OrdinalTask(
+        name="q", rule="quality", value_range=(0, 5), value_type="float", precision=2, metric="plcc"
+    )
+    assert OrdinalTask.from_dict(task.to_dict()) == task

@@ -12,10 +12,12 @@ new values, never mutating it.
 
 How we read the paper where it is ambiguous:
 
-- **Which groups.** "Probabilistically replaces k low-reward responses" does not say in which groups. The
-  default `trigger="stagnant"` mutates only groups whose reward std is below `std_eps` (the saddle-point case
-  the section describes: "homogeneously incorrect, yielding zero advantage"); `trigger="always"` considers
-  every group. Each qualifying group then fires independently with probability `prob`.
+- **Which groups.** "Probabilistically replaces k low-reward responses" does not say in which groups.
+  `trigger="stagnant"` mutates only groups whose reward std is below `std_eps` (the saddle-point case the
+  section describes: "homogeneously incorrect, yielding zero advantage"); `trigger="always"` considers every
+  group, as the paper words it ("replaces k low-reward responses in each training batch"). Each qualifying
+  group then fires independently with probability `prob`. The run config defaults to `always` with
+  `prob = 0.5` (`rmo.trigger`, `rmo.prob`); the functions here default to `stagnant` and `prob = 1`.
 - **Which rollouts.** The `k` lowest-reward rollouts of the group; ties are broken by the lowest index first
   (a stable sort), so selection is deterministic given the rewards and the random draw. One uniform number
   is drawn per group on every call (whatever `prob`), so RNG consumption does not depend on the rewards.
@@ -35,7 +37,8 @@ How we read the paper where it is ambiguous:
     replacement instead (plus `eps`), keeping the original mean. With `scale="batch"` the same rule applies
     to the batch std; with `scale="none"` there is no division. Caveat: with `trigger="always"`, a group
     whose original std is just above `std_eps` is divided by that small std; use the same `std_eps` for
-    `select_rmo` and `rmo_advantages` (both default to 1e-6) so every stagnant group takes the fallback.
+    `select_rmo` and `rmo_advantages` so every stagnant group takes the fallback. The trainer passes one
+    threshold, `algorithm.std_eps` (default 1e-4), to both; the functions' own default is 1e-6.
 
   In both readings a group in which nothing was replaced gets the same advantages as `group_advantages` of
   the original rewards (exactly so for `scale="group"` and `"none"`; with `scale="batch"`, `"mutated"`

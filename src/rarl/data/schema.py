@@ -4,7 +4,7 @@ An `OrdinalTask` carries what the prompt and the reward need to know about a dat
 fills `[Rule]` of the paper's instruct prompt (Table 1), the value range that fills `[Value_Range]`, how
 values are written in answers (int, or float with `precision` decimals), the regression tolerance `delta`
 of Eq. 3, and the metric reported for 1-image evaluation (Sec. 4.1: MAE for age, accuracy for counting,
-SRCC for aesthetics).
+SRCC for aesthetics; PLCC is also offered).
 
 Rounding is half-up in decimal (5.635 -> "5.64"), not Python's binary/banker's `round`, so that a label
 and its rendered answer agree the way a reader expects.
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
 ValueType = Literal["int", "float"]
-Metric = Literal["mae", "accuracy", "srcc"]
+Metric = Literal["mae", "accuracy", "srcc", "plcc"]
 VALUE_TYPES: tuple[str, ...] = ("int", "float")
-METRICS: tuple[str, ...] = ("mae", "accuracy", "srcc")
+METRICS: tuple[str, ...] = ("mae", "accuracy", "srcc", "plcc")
 _RANGE_EPS = 1e-9
 
 
@@ -51,7 +51,7 @@ class OrdinalTask:
     delta: float = 5.0
     """Regression tolerance of Eq. 3: predictions further than delta from the label earn 0."""
     metric: Metric = "mae"
-    """The 1-image metric reported for this task: "mae", "accuracy" or "srcc"."""
+    """The 1-image metric reported for this task: "mae", "accuracy", "srcc" or "plcc"."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
