@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.utils.config import ConfigError
-from rarl.utils.plugins import is_plugin_spec, load_object
+from rarl.utils.plugins import registrar, resolve
 
 Conversation = list[dict[str, Any]]
 
@@ -138,34 +138,15 @@ RecipeT = TypeVar("RecipeT", bound=Callable[[], Any])
 
 def register_recipe(name: str) -> Callable[[RecipeT], RecipeT]:
     """Class decorator registering a recipe under `name` (a different class under a taken name is an error)."""
-    if not name:
-        raise ValueError("a recipe name must be a non-empty string")
-
-    def decorate(factory: RecipeT) -> RecipeT:
-        known = RECIPES.get(name)
-        if known is not None and known is not factory:
-            raise ValueError(f"recipe name {name!r} is already registered to {known!r}")
-        RECIPES[name] = factory
-        return factory
-
-    return decorate
+    return registrar(RECIPES, "recipe", name)
 
 
 def get_recipe(spec: str) -> Recipe:
     """A recipe instance from a registered name or a plug-in `file.py:Name`; ConfigError otherwise."""
-    if is_plugin_spec(spec):
-        factory = load_object(spec, what="recipe")
-    elif spec in RECIPES:
-        factory = RECIPES[spec]
-    else:
-        known = ", ".join(sorted(RECIPES)) or "(none)"
-        raise ConfigError(f"unknown recipe {spec!r}; known recipes: {known}, or a plug-in 'file.py:Name'")
-    recipe = factory() if isinstance(factory, type) or callable(factory) else factory
-    missing = [
-        m
-        for m in ("load_samples", "messages", "reference_answer", "target", "reward")
-        if not hasattr(recipe, m)
-    ]
+    factory = resolve(spec, RECIPES, "recipe")
+    recipe = factory() if callable(factory) else factory
+    required = ("load_samples", "messages", "reference_answer", "target", "reward")
+    missing = [m for m in required if not hasattr(recipe, m)]
     if missing:
         raise ConfigError(f"recipe {spec!r} lacks {', '.join(missing)} (see rarl.recipes.base.Recipe)")
     return recipe

@@ -38,7 +38,7 @@ import torch
 
 from rarl.rewards.registry import REWARDS
 from rarl.utils.config import ConfigError
-from rarl.utils.plugins import is_plugin_spec, load_object
+from rarl.utils.plugins import resolve
 
 if TYPE_CHECKING:
     from rarl.model.scorer import PolicyScorer
@@ -173,13 +173,7 @@ def build_reward(
 
     Errors are one-line `ConfigError`s naming the reward and the bad argument.
     """
-    if is_plugin_spec(spec):
-        factory = load_object(spec, what="reward")
-    elif spec in REWARDS:
-        factory = REWARDS[spec]
-    else:
-        known = ", ".join(sorted(REWARDS)) or "(none)"
-        raise ConfigError(f"unknown reward {spec!r}; known rewards: {known}, or a plug-in 'file.py:Name'")
+    factory = resolve(spec, REWARDS, "reward")
     if not callable(factory):
         raise ConfigError(f"reward {spec!r} is not a class or function")
     explicit = dict(kwargs or {})

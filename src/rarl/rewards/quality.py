@@ -64,6 +64,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import torch
 
+from rarl.utils.numbers import finite_float
+
 MAX_SCORE_CHARS = 64
 """Answer blocks longer than this (in characters) are not read as a score."""
 
@@ -133,8 +135,8 @@ def score_answer_reward(completion: str, mos: float, epsilon: float = 0.5) -> fl
 
     Never raises on the completion; raises ValueError for a non-finite `mos` or `epsilon <= 0`.
     """
-    mos = _finite(mos, "mos")
-    epsilon = _finite(epsilon, "epsilon")
+    mos = finite_float(mos, "mos")
+    epsilon = finite_float(epsilon, "epsilon")
     if epsilon <= 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon}")
     pred = parse_score(completion)
@@ -177,7 +179,7 @@ def format_score(mos: float) -> str:
     Rounding works on the shortest decimal form of the float (`repr`), so 2.675 gives "2.68".
     Raises ValueError unless `mos` is a finite number in [0, 5).
     """
-    mos = _finite(mos, "mos")
+    mos = finite_float(mos, "mos")
     if not 0.0 <= mos < 5.0:
         raise ValueError(f"mos must lie in [0, 5), got {mos}")
     value = min(Decimal(repr(mos)).quantize(_CENT, rounding=ROUND_HALF_UP), _CAP)
@@ -267,18 +269,6 @@ def expected_score(digit_logits: torch.Tensor) -> torch.Tensor:
 # --- helpers -----------------------------------------------------------------------------------------------
 
 
-def _finite(value: object, name: str) -> float:
-    if isinstance(value, (bool, str, bytes)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return number
-
-
 def _finite_list(values: Sequence[float], name: str) -> list[float]:
     if isinstance(values, (str, bytes)):
         raise ValueError(f"{name} must be a sequence of numbers, got {values!r}")
@@ -286,7 +276,7 @@ def _finite_list(values: Sequence[float], name: str) -> list[float]:
         items = list(values)
     except TypeError:
         raise ValueError(f"{name} must be a sequence of numbers, got {values!r}") from None
-    return [_finite(v, name) for v in items]
+    return [finite_float(v, name) for v in items]
 
 
 __all__ = [

@@ -39,12 +39,12 @@ Bounds: regression, length, consistency, accuracy and format lie in [0, 1], rank
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rarl.rewards.parsing import parse_answer
 from rarl.rewards.registry import register_reward
+from rarl.utils.numbers import finite_float
 from rarl.utils.ranking import kendall_tau_b
 
 
@@ -100,12 +100,12 @@ class RankingAwareReward:
         weights: Sequence[float] = (1.0, 1.0, 1.0),
         value_range: Sequence[float] | None = None,
     ) -> None:
-        delta = _finite_float(delta, "delta")
+        delta = finite_float(delta, "delta")
         if delta <= 0:
             raise ValueError(f"delta must be > 0, got {delta}")
         if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) or len(weights) != 3:
             raise ValueError(f"weights must be three numbers (lambda1, lambda2, lambda3), got {weights!r}")
-        w_reg, w_rank, w_fmt = (_finite_float(w, "weights") for w in weights)
+        w_reg, w_rank, w_fmt = (finite_float(w, "weights") for w in weights)
         if min(w_reg, w_rank, w_fmt) < 0:
             raise ValueError(f"weights must be >= 0, got {(w_reg, w_rank, w_fmt)}")
         lo_hi: tuple[float, float] | None = None
@@ -116,7 +116,7 @@ class RankingAwareReward:
                 or len(value_range) != 2
             ):
                 raise ValueError(f"value_range must be (lo, hi) or None, got {value_range!r}")
-            lo, hi = (_finite_float(v, "value_range") for v in value_range)
+            lo, hi = (finite_float(v, "value_range") for v in value_range)
             if lo > hi:
                 raise ValueError(f"value_range must have lo <= hi, got {(lo, hi)}")
             lo_hi = (lo, hi)
@@ -195,15 +195,3 @@ class RankingAwareReward:
             )
         score = self.score
         return [score(c, labels) for c, labels in zip(completions, labels_list, strict=True)]
-
-
-def _finite_float(value: object, name: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be numbers, got {value!r}")
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numbers, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return number

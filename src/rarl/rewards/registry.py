@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rarl.rewards.base import RewardFunction
+from rarl.utils.plugins import registrar
 
 RewardFactory = Callable[..., RewardFunction[Any]]
 FactoryT = TypeVar("FactoryT", bound=RewardFactory)
@@ -23,17 +24,7 @@ def register_reward(name: str) -> Callable[[FactoryT], FactoryT]:
 
     Raises ValueError when `name` is empty or already taken by another factory.
     """
-    if not name:
-        raise ValueError("a reward name must be a non-empty string")
-
-    def decorate(factory: FactoryT) -> FactoryT:
-        known = REWARDS.get(name)
-        if known is not None and known is not factory:
-            raise ValueError(f"reward name {name!r} is already registered to {known!r}")
-        REWARDS[name] = factory
-        return factory
-
-    return decorate
+    return registrar(REWARDS, "reward", name)
 
 
 def get_reward(name: str, **kwargs: Any) -> RewardFunction[Any]:
