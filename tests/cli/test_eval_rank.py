@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .helpers import assert_ok, invoke
+from .helpers import assert_clean_error, assert_ok, invoke
 
 
 def test_eval_writes_the_report(tiny_model: Path, manifest: Path, tmp_path: Path):
@@ -49,3 +49,30 @@ def test_rank_prints_an_answer(tiny_model: Path, images: list[Path]):
     # random weights never produce the answer format: the parse failure is reported, not raised
     assert "could not be parsed" in result.output
     assert "Traceback" not in result.output
+
+
+def test_eval_keeps_the_models_it_could_evaluate(tiny_model: Path, manifest: Path, tmp_path: Path):
+    """A model folder that fails to load costs only its own row: the others are written, the exit code is 2."""
+    out = tmp_path / "eval"
+    result = invoke(
+        "eval", "--model", f"good={tiny_model}", "--model", f"broken={tmp_path / 'missing'}", "--data", manifest,
+        "--sizes", "1", "--max-samples", "2", "--n-boot", "20", "--max-new-tokens", "8", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    last = " ".join(result.output.strip().split("error:")[-1].split())
+    assert (
+        result.output.count("error:") == 1
+        and "1 of 2 models could not be loaded" in last
+        and "broken" in last
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]) == {"good"}
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert {r["model"] for r in rows} == {"good"}
+
+
+def test_unknown_recipe_is_one_line(tmp_path: Path):
+    result = invoke("demo", "--recipe", "nope", "--out", tmp_path / "d")
+    assert_clean_error(result, "unknown recipe 'nope'", "rarl")
+    assert not (tmp_path / "d").exists()

@@ -82,7 +82,7 @@ def evaluate_models(
     for name, path in models.items():
         try:
             policy = load_policy(path, dtype="float32")
-        except ModelLoadError as e:
+        except (ModelLoadError, FileNotFoundError) as e:
             log.error("model %s not evaluated: %s", name, e)
             failures.append(f"{name}: {e}")
             continue
