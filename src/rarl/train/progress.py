@@ -6,7 +6,7 @@ from typing import Any
 
 KEY_METRICS = (
     ("reward/total_mean", "R"),
-    ("reward/regression", "reg"),
+    ("completion_len_mean", "len"),
     ("kl", "kl"),
     ("rmo_mutated_frac", "rmo"),
 )
@@ -38,7 +38,7 @@ class StepProgress:
     def update(self, stage: str, metrics: dict[str, Any]) -> None:
         if self._progress is None:
             return
-        info = " ".join(f"{short}={metrics[k]:.3f}" for k, short in KEY_METRICS if k in metrics)
+        info = " ".join(f"{short}={metrics[k]:.3g}" for k, short in KEY_METRICS if k in metrics)
         self._progress.update(self._task, advance=1, description=stage, info=info)
 
     def close(self) -> None:
