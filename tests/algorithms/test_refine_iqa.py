@@ -159,3 +159,17 @@ def test_statistics_in_float64():
 def test_bad_arguments(rewards, passed, group_size, kwargs):
     with pytest.raises(ValueError):
         refine_iqa_advantages(rewards, passed, group_size, **kwargs)
+
+
+def test_registered_estimator_reads_the_passed_component():
+    from rarl.algorithms import AdvantageInputs, get_advantage_estimator
+
+    rewards = torch.tensor([2.3, 0.0, 1.0, 2.0, 0.0, 1.0, 0.0, 1.0])
+    passed = torch.tensor([T, F, F, T, F, F, F, F])
+    inputs = AdvantageInputs(rewards=rewards, group_size=4, components={"passed": passed.float()})
+    estimator = get_advantage_estimator("refine_iqa")
+    torch.testing.assert_close(estimator(inputs, eps=1e-4), refine_iqa_advantages(rewards, passed, 4))
+    with pytest.raises(ValueError, match="needs a reward component 'passed'"):
+        estimator(AdvantageInputs(rewards=rewards, group_size=4))
+    with pytest.raises(ValueError, match="per group"):
+        estimator(inputs, scale="batch")

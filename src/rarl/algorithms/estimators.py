@@ -9,7 +9,8 @@ RMO is a mutation phase upstream of every estimator: `inputs.rewards` are the re
 estimator applies Eq. 2 to groups nothing was injected into and Eq. 9 (under `inputs.rmo_baseline`) when
 RMO replaced rows; an estimator that ignores RMO may read `inputs.rewards` only.
 
-Registered here: `grpo` (Eq. 2 / Eq. 9 with group, batch or no scaling).
+Registered here: `grpo` (Eq. 2 / Eq. 9 with group, batch or no scaling) and `refine_iqa` (Refine-IQA's
+Eq. 6, conditioned on a reward component that says which rollouts passed).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 
 from rarl.algorithms.advantages import AdvantageScale, group_advantages
+from rarl.algorithms.refine_iqa import refine_iqa_advantages
 from rarl.algorithms.rmo import RmoBaseline, rmo_advantages
 
 
@@ -91,11 +93,35 @@ def grpo_advantages(
     return group_advantages(inputs.rewards, inputs.group_size, scale=scale, eps=eps)
 
 
+@register_advantage_estimator("refine_iqa")
+def refine_iqa_estimator(
+    inputs: AdvantageInputs,
+    scale: AdvantageScale = "group",
+    eps: float = 1e-4,
+    fail_eps: float = 2e-5,
+    passed_component: str = "passed",
+) -> torch.Tensor:
+    """Refine-IQA Eq. 6 -> [B*G]. `eps` is the std offset d (set `algorithm.eps: 1e-4` for the authors'
+    value); a rollout passed where the reward component `passed_component` is 1 (r_ans = r_fmt = 1)."""
+    if scale != "group":
+        raise ValueError(
+            f"the refine_iqa estimator normalises per group; algorithm.scale={scale!r} is not used"
+        )
+    if passed_component not in inputs.components:
+        raise ValueError(
+            f"the refine_iqa estimator needs a reward component {passed_component!r} (1 where r_ans = r_fmt = 1); "
+            f"the reward gave {sorted(inputs.components)}"
+        )
+    passed = inputs.components[passed_component].nan_to_num(0.0) >= 0.5  # [B*G] bool
+    return refine_iqa_advantages(inputs.rewards, passed, inputs.group_size, std_eps=eps, fail_eps=fail_eps)
+
+
 __all__ = [
     "ADVANTAGE_ESTIMATORS",
     "AdvantageEstimator",
     "AdvantageInputs",
     "get_advantage_estimator",
     "grpo_advantages",
+    "refine_iqa_estimator",
     "register_advantage_estimator",
 ]
