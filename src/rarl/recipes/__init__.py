@@ -7,11 +7,13 @@ the interface and docs/architecture.md for a walk-through of adding one.
 """
 
 from rarl.recipes.base import RECIPES, Conversation, Recipe, RecipeBase, get_recipe, register_recipe
+from rarl.recipes.localization import LocalizationRecipe
 from rarl.recipes.ordinal import OrdinalRecipe
 
 __all__ = [
     "RECIPES",
     "Conversation",
+    "LocalizationRecipe",
     "OrdinalRecipe",
     "Recipe",
     "RecipeBase",

@@ -1,6 +1,8 @@
 """Verifiable rewards: parsing of model answers and reward recipes registered by name.
 
 - `parse_answer` / `ParsedAnswer`: the one parser of `<think>...</think><answer>[...]</answer>` outputs.
+- `localization_reward` / `LocalizationBreakdown` (+ `parse_boxes`, `staged_thresholds`, `scale_boxes`,
+  `resized_frame`): Vision-R1's localization reward (`rarl.rewards.localization`).
 - `RankingAwareReward` / `RewardBreakdown`: RARL's reward (paper Sec. 3.1); the readings of the paper it
   implements are listed in `rarl.rewards.ranking_aware`.
 - `REWARDS` / `get_reward` / `register_reward`: rewards by name ("rarl", ...).
@@ -8,6 +10,14 @@
 """
 
 from rarl.rewards.base import RewardFunction, RewardResult
+from rarl.rewards.localization import (
+    LocalizationBreakdown,
+    localization_reward,
+    parse_boxes,
+    resized_frame,
+    scale_boxes,
+    staged_thresholds,
+)
 from rarl.rewards.parsing import MAX_ANSWER_CHARS, ParsedAnswer, parse_answer
 from rarl.rewards.ranking_aware import RankingAwareReward, RewardBreakdown
 from rarl.rewards.registry import REWARDS, get_reward, register_reward
@@ -15,12 +25,18 @@ from rarl.rewards.registry import REWARDS, get_reward, register_reward
 __all__ = [
     "MAX_ANSWER_CHARS",
     "REWARDS",
+    "LocalizationBreakdown",
     "ParsedAnswer",
     "RankingAwareReward",
     "RewardBreakdown",
     "RewardFunction",
     "RewardResult",
     "get_reward",
+    "localization_reward",
     "parse_answer",
+    "parse_boxes",
     "register_reward",
+    "resized_frame",
+    "scale_boxes",
+    "staged_thresholds",
 ]

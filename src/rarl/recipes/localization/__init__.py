@@ -1,0 +1,157 @@
+"""The `vision-r1` recipe: object detection and visual grounding with Qwen2.5-VL (Vision-R1 paper).
+
+Samples are `LocalizationSample`s read from a manifest written by `prepare_localization` (sources `coco`,
+`refcoco`, `boxes-jsonl`, `synthetic-shapes`; `rarl.recipes.localization.data`). The prompt is the paper's
+Qwen2.5-VL template (`prompts`), the reference answer the ground truth as Qwen's fenced JSON list, the reward
+`LocalizationBatchReward` (Eq. 3-8 with the staged progression; `reward.name: vision-r1`), the evaluation
+COCO-style mAP / AP50 / AP75 / AR@100 and referring accuracy at IoU 0.5 (`evaluation`), and the ablations
+the paper's Tables 3-5 (`ablations`).
+
+The coordinate frame
+--------------------
+Qwen2.5-VL answers in absolute pixels of the image as its processor resized it (`smart_resize`: sides
+multiples of 28, area within [min_pixels, max_pixels]). The recipe fixes that frame per sample from the
+pixel budget in the manifest's task.json (`sample.frame`; set when the data is prepared, default the
+Qwen2.5-VL processor defaults) and
+
+- shows the model the image already resized to the frame (`sample.frame_image()`), so the processor keeps it
+  as it is whenever its own budget contains the frame (the Qwen2.5-VL-7B budget contains every frame of the
+  default budget);
+- gives the reward the ground truth mapped into the frame (`target(sample)`: boxes, labels, categories,
+  frame), and SFT / RMO the reference answer in the same frame;
+- maps predictions back to original pixels for evaluation, from the frame the evaluated model's processor
+  actually produces (a warning names any difference).
+
+During training the batch reward checks the policy's processor budget against every frame it scores and
+stops with a ConfigError when they disagree (e.g. the tiny model's 56x56 budget against a 112x112 task): set
+`model.min_pixels` / `model.max_pixels` to the task's values, or prepare the data with the model's budget.
+
+Reward settings (`reward.kwargs`, each stage's `reward_kwargs`): see `rarl.recipes.localization.reward`
+(`xi0`/`xi1`/`xi2` or `step_fraction`, `matcher`, `overlap`, `precision_over`, `differentiation`, `weights`,
+`count_weight`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rarl.recipes.base import Conversation, RecipeBase, register_recipe
+from rarl.recipes.localization.data import RECIPE_NAME, LocalizationSample
+from rarl.recipes.localization.reward import LocalizationBatchReward
+from rarl.rewards.batch import BatchReward, build_reward
+from rarl.utils.config import ConfigError
+
+__all__ = ["LocalizationBatchReward", "LocalizationRecipe", "LocalizationSample"]
+
+
+@register_recipe(RECIPE_NAME)
+class LocalizationRecipe(RecipeBase):
+    """Vision-R1's object localization task (detection, grounding, negatives) for Qwen2.5-VL."""
+
+    name = RECIPE_NAME
+    modes = ("default", "think")
+
+    def __init__(self, eval_mode: str | None = None) -> None:
+        """`eval_mode`: the prompt mode `evaluate` asks in (None: the default mode, the paper's prompts)."""
+        self.eval_mode = self.resolve_mode(eval_mode)
+
+    def load_samples(
+        self, manifest: str, split: str, sizes: Sequence[int] | None = None
+    ) -> list[LocalizationSample]:
+        """The split's samples (`sizes` is ignored: a localization sample is always one image)."""
+        from rarl.data.errors import DataError
+        from rarl.recipes.localization.data import load_localization_manifest
+
+        if not manifest:
+            raise DataError("data.manifest is empty: point it at a folder written by prepare_localization")
+        return load_localization_manifest(manifest, split)
+
+    def messages(self, sample: LocalizationSample, mode: str | None = None) -> Conversation:
+        """One user turn: the frame-sized image, then the paper's instruction."""
+        from rarl.recipes.localization.prompts import prompt_text
+
+        think = self.resolve_mode(mode) == "think"
+        text = prompt_text(sample.kind, sample.categories, sample.phrase, think=think)
+        return [
+            {
+                "role": "user",
+                "content": [{"type": "image", "image": sample.frame_image()}, {"type": "text", "text": text}],
+            }
+        ]
+
+    def reference_answer(self, sample: LocalizationSample, mode: str | None = None) -> str:
+        """The ground truth as Qwen's fenced JSON list in the frame (wrapped in think/answer in `think` mode).
+
+        The engine (SFT targets, RMO injections) asks without a mode, so it gets the plain list, which the
+        reward also accepts as a well-formed answer in a `think` stage.
+        """
+        from rarl.recipes.localization.prompts import reference_text
+
+        think = self.resolve_mode(mode) == "think"
+        return reference_text(sample.frame_boxes(), sample.labels, sample.frame, think=think)
+
+    def target(self, sample: LocalizationSample) -> dict[str, Any]:
+        """What the reward scores against (JSON-ready): frame boxes (G, 4), labels, categories, frame (W, H)."""
+        return {
+            "kind": sample.kind,
+            "boxes": sample.frame_boxes(),
+            "labels": list(sample.labels),
+            "categories": list(sample.categories),
+            "frame": list(sample.frame),
+        }
+
+    def reward(self, name: str, settings: Mapping[str, Any], manifest: str) -> BatchReward:
+        """`LocalizationBatchReward` for `vision-r1`; any other registered or plug-in reward by name."""
+        from rarl.recipes.localization.reward import REWARD_NAME, build_localization_reward
+
+        if name == REWARD_NAME:
+            return build_localization_reward(settings)
+        if name == "rarl":
+            raise ConfigError(
+                "reward 'rarl' scores ordinal answers, not boxes: set reward.name: vision-r1 for this recipe"
+            )
+        return build_reward(name, settings)
+
+    def evaluate(
+        self, policy: Any, manifest: str, settings: Any, name: str = "model"
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """COCO-style detection metrics and referring accuracy on `settings.split` (see `evaluation`)."""
+        from rarl.recipes.localization.evaluation import evaluate_localization
+
+        mode = self.eval_mode
+        return evaluate_localization(
+            policy, manifest, settings, name=name, messages_fn=lambda sample: self.messages(sample, mode)
+        )
+
+    def write_report(
+        self,
+        out: Path,
+        results: Mapping[str, Any],
+        *,
+        title: str,
+        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        settings: Any = None,
+    ) -> str:
+        """results.json, report.md (the paper's Table 1/4 layout) and example pictures; returns the table."""
+        from rarl.recipes.localization.evaluation import write_localization_report
+
+        return write_localization_report(out, results, title=title, curves=curves)
+
+    def ablations(self) -> Any:
+        """The recipe's ablation plan (Tables 3, 4 and 5) for `rarl ablate`."""
+        from rarl.recipes.localization.ablations import ABLATIONS
+
+        return ABLATIONS
+
+    def corpus(self, manifest: str, split: str = "train", limit: int = 400) -> list[str]:
+        """Prompts and reference answers of up to `limit` samples: text for the tiny model's tokenizer."""
+        from rarl.recipes.localization.prompts import prompt_text
+
+        out: list[str] = []
+        for sample in self.load_samples(manifest, split)[:limit]:
+            out.append(prompt_text(sample.kind, sample.categories, sample.phrase))
+            out.append(self.reference_answer(sample))
+            out.append(self.reference_answer(sample, "think"))
+        return out
