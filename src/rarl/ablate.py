@@ -5,6 +5,11 @@ A recipe offers an `AblationPlan` (`recipe.ablations()`): named variants, each a
 variant run, model folder inside that run). This runner trains every variant into `out/<variant>` (skipping
 finished ones), evaluates the base model and every row's model with the recipe's evaluation, and writes the
 table (`ablation_table.md`) and the training curves of all variants (`ablation_curves.png`).
+
+An unfinished variant (an earlier `rarl ablate` was interrupted) is resumed from its latest checkpoint,
+never silently restarted or overwritten; if its saved config differs from the new one in anything that
+changes the run, every variant is checked and the command stops before training anything, naming the keys
+(delete `out/<variant>` to train it afresh).
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ def run_ablations(
     from rarl.eval.protocol import EvalSettings
     from rarl.model import load_policy
     from rarl.recipes import get_recipe
+    from rarl.train.checkpoint import model_folder_problem
+    from rarl.train.common import check_output_dir
     from rarl.train.grpo import GRPOTrainer
     from rarl.train.metrics_log import read_metrics
     from rarl.utils.io import atomic_write_text
@@ -68,13 +75,15 @@ def run_ablations(
         raise ConfigError(f"recipe {base.recipe!r} defines no ablations")
     plan: AblationPlan = recipe.ablations()
     names = list(only) or list(plan.variants)
-    for name in names:
-        cfg = variant_config(base, plan, name, out)
-        if (Path(cfg.output_dir) / "final" / "config.json").exists():
+    configs = {name: variant_config(base, plan, name, out) for name in names}
+    for cfg in configs.values():  # refuse a changed config before hours of training the other variants
+        check_output_dir(cfg, resume=True, overwrite=False, notes=False)
+    for name, cfg in configs.items():
+        if model_folder_problem(Path(cfg.output_dir) / "final") is None:
             log.info("ablation %s: already trained, reusing %s", name, cfg.output_dir)
             continue
         log.info("ablation %s: training into %s", name, cfg.output_dir)
-        GRPOTrainer(cfg).train()  # a fresh Accelerator per run: prepared objects never pile up
+        GRPOTrainer(cfg).train(resume=True)  # a fresh Accelerator per run: prepared objects never pile up
 
     settings = (
         eval_settings

@@ -150,6 +150,9 @@ def train(
     stop_at_step: Annotated[
         int | None, typer.Option(help="Stop after this global step with a resumable checkpoint.")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Delete a previous run in output_dir (metrics, checkpoints, models) first.")
+    ] = False,
 ) -> None:
     """GRPO training of a recipe (default rarl: ranking-aware reward, RMO, two stages). Extra args: key=value."""
     from rarl.train.config import TrainConfig
@@ -157,7 +160,7 @@ def train(
     from rarl.utils.config import load_config
 
     cfg = load_config(TrainConfig, config, ctx.args)
-    run_grpo(cfg, resume=resume, stop_at_step=stop_at_step)
+    run_grpo(cfg, resume=resume, stop_at_step=stop_at_step, overwrite=overwrite)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
@@ -166,6 +169,9 @@ def sft(
     ctx: typer.Context,
     config: Annotated[Path, typer.Option(help="YAML recipe for supervised fine-tuning.")],
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in output_dir.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Delete a previous run in output_dir (metrics, checkpoints, models) first.")
+    ] = False,
 ) -> None:
     """Supervised fine-tuning on the recipe's reference answers (the +SFT baseline). Extra args: key=value."""
     from rarl.train.config import SFTConfig
@@ -173,7 +179,7 @@ def sft(
     from rarl.utils.config import load_config
 
     cfg = load_config(SFTConfig, config, ctx.args)
-    run_sft(cfg, resume=resume)
+    run_sft(cfg, resume=resume, overwrite=overwrite)
 
 
 @app.command("eval")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import torch
 
 from rarl.data import load_manifest
@@ -46,10 +48,12 @@ def test_nll_micro_batches_sum_to_the_full_batch_loss():
 def test_sft_exact_resume(tiny_model, manifest, tmp_path):
     straight = SFTTrainer(make_sft_config(tiny_model, manifest, tmp_path / "a", steps=2))
     straight.train()
-    cfg = make_sft_config(tiny_model, manifest, tmp_path / "b", steps=1)
+    cfg = make_sft_config(tiny_model, manifest, tmp_path / "b", steps=2)
+    cfg.checkpoint.every, cfg.checkpoint.keep_last = 1, 2
     SFTTrainer(cfg).train()
-    cfg.steps = 2
-    resumed = SFTTrainer(cfg)
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "step-00000002")  # as if killed after step 1's save
+    shutil.rmtree(tmp_path / "b" / "final")
+    resumed = SFTTrainer(make_sft_config(tiny_model, manifest, tmp_path / "b", steps=2))
     resumed.train(resume=True)
     a, b = straight.policy.model.state_dict(), resumed.policy.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -17,7 +17,8 @@ from typing import Any
 
 from rarl.data.errors import DataError
 from rarl.data.schema import OrdinalItem, OrdinalSample, OrdinalTask
-from rarl.utils.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from rarl.data.validate import find_bad_images
+from rarl.utils.io import atomic_write_json, atomic_write_jsonl, read_jsonl_numbered
 
 TASK_FILE = "task.json"
 SUMMARY_FILE = "summary.json"
@@ -159,7 +160,8 @@ def load_manifest(
     """The samples of one split (optionally only those with `n` in `sizes`), with absolute image paths.
 
     Raises `DataError` for a missing folder or file, a line that is not JSON (file:line), a malformed
-    record, or a label outside the task's range. With `check_files`, also for a missing image file.
+    record, or a label outside the task's range. With `check_files`, also when an image of a loaded sample
+    is missing or its header unreadable (`check_images`).
     """
     folder = _require_manifest_dir(manifest_dir)
     task = load_task(folder)
@@ -168,17 +170,35 @@ def load_manifest(
         have = ", ".join(list_splits(folder)) or "none"
         raise DataError(f"manifest {folder} has no split {split!r} (no {path.name}; splits: {have})")
     try:
-        records = read_jsonl(path)
+        numbered = read_jsonl_numbered(path)
     except ValueError as e:
         raise DataError(str(e)) from None
     wanted = None if sizes is None else {int(s) for s in sizes}
+    records = [rec for _, rec in numbered]
     samples = parse_samples(records, task, str(folder), str(path), wanted)
     if check_files:
-        for s in samples:
-            for it in s.items:
-                if not os.path.isfile(it.image):
-                    raise DataError(f"{path}: sample {s.sample_id}: image file not found: {it.image}")
+        # parse_samples keeps exactly the records whose item count is wanted (each is valid by now)
+        lines = [n for n, rec in numbered if wanted is None or len(rec["items"]) in wanted]
+        check_images(samples, lines, path)
     return samples
+
+
+def check_images(samples: Sequence[OrdinalSample], lines: Sequence[int], source: Path) -> None:
+    """DataError naming the first manifest line (`source`:line) with a missing or unreadable image, how
+    many lines and files are bad, and how to fix it; `lines[k]` is the line of `samples[k]`."""
+    bad = find_bad_images([p for s in samples for p in s.image_paths])
+    if not bad:
+        return
+    bad_lines = [(line, s) for line, s in zip(lines, samples) if any(p in bad for p in s.image_paths)]
+    line, first = bad_lines[0]
+    image = next(p for p in first.image_paths if p in bad)
+    files = "file" if len(bad) == 1 else "files"
+    have = "has" if len(bad_lines) == 1 else "have"
+    raise DataError(
+        f"{source}:{line}: {bad[image]}: {image} ({len(bad_lines)} of {len(samples)} samples in "
+        f"{source.name} {have} a missing or unreadable image, {len(bad)} {files} in all); remove those lines "
+        f"from {source.name}, or re-run `rarl prepare` to rebuild the manifest from the images there are"
+    )
 
 
 def load_summary(manifest_dir: str | os.PathLike) -> dict[str, Any]:

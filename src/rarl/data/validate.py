@@ -5,6 +5,10 @@ names are recognised) and decoded with PIL. JPEGs are decoded in draft mode (DCT
 which still walks the whole entropy-coded stream, so truncated or corrupt files fail, at a fraction of
 the cost of a full decode. Files are checked on a thread pool (file reads and PIL decoding release the
 GIL), so tens of thousands of images take seconds to a minute.
+
+When a manifest is used (training, SFT, evaluation) its images are checked again, faster: that each file
+exists and PIL can read its header (`image_header_problem`, `find_bad_images`), so a file deleted or
+replaced since `rarl prepare` is named before any model is loaded rather than mid-run.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.schema import OrdinalItem
@@ -92,3 +96,32 @@ def validate_images(
                 raise DataError(f"{check.problem}: {check.path}{detail}")
             report.skip(check.problem or UNREADABLE, check.path)
     return [it for it in items if it.image not in bad], digests
+
+
+def image_header_problem(path: str) -> str | None:
+    """Why the image file at `path` cannot be used, judged from its existence and header only (PIL reads
+    the header, not the pixels); None when it looks usable."""
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except FileNotFoundError:
+        return "image file not found"
+    except IsADirectoryError:
+        return "image path is a folder"
+    except UnidentifiedImageError:
+        return "not an image file PIL can read"
+    except OSError as e:
+        return f"unreadable image file ({e.strerror or str(e).splitlines()[0] or type(e).__name__})"
+    except Exception as e:  # PIL raises many types for a bad header
+        return f"unreadable image file ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    if width < 1 or height < 1:
+        return "empty image (0 pixels)"
+    return None
+
+
+def find_bad_images(paths: Sequence[str], *, workers: int | None = None) -> dict[str, str]:
+    """Image path -> problem for every distinct path in `paths` that fails `image_header_problem`."""
+    distinct = list(dict.fromkeys(paths))
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        problems = pool.map(image_header_problem, distinct, chunksize=64)
+        return {p: problem for p, problem in zip(distinct, problems) if problem is not None}

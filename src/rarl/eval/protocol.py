@@ -78,18 +78,20 @@ def evaluate_models(
     out = Path(out)
     results: dict[str, Any] = {}
     predictions: list[dict[str, Any]] = []
+    recipe.load_samples(str(manifest_dir), settings.split, settings.sizes)  # bad data fails before any model
     failures: list[str] = []
     for name, path in models.items():
         try:
             policy = load_policy(path, dtype="float32")
         except (ModelLoadError, FileNotFoundError) as e:
-            log.error("model %s not evaluated: %s", name, e)
+            if len(models) == 1:
+                raise
             failures.append(f"{name}: {e}")
             continue
         results[name], rows = recipe.evaluate(policy, str(manifest_dir), settings, name)
         predictions.extend(rows)
     if not results:
-        raise ModelLoadError("; ".join(failures))
+        raise ModelLoadError("no model could be loaded: " + "; ".join(failures))
     atomic_write_jsonl(out / "predictions.jsonl", predictions)
     title = title or f"{Path(manifest_dir).name}: {settings.split} split"
     recipe.write_report(out, results, title=title, curves=curves, settings=settings)

@@ -5,7 +5,13 @@ A checkpoint folder `<output_dir>/checkpoints/step-XXXXXXXX/` holds what `accele
 `trainer_state.json` (step, stage, data position, RMO memory) and `config.yaml` (the resolved config).
 Every process writes into a temporary sibling folder; the main process renames it into place only after all
 ranks are done, so an interrupted save never leaves a checkpoint that looks complete. Old step checkpoints
-are rotated (`keep_last`).
+are rotated (`keep_last`); a checkpoint is removed by deleting its `trainer_state.json` first, so a kill
+mid-removal leaves a folder that no longer counts as a checkpoint. Re-saving a step that exists moves the
+old copy aside (`.step-XXXXXXXX.old`) until the new one is in place.
+
+`remove_leftovers` (run at the start of every run) deletes what a killed save leaves behind: `.step-*.tmp`
+folders, step folders without a trainer state, and the temporary siblings of model folders (see
+`rarl.utils.io`). `model_folder_problem` tells whether a saved model folder is complete.
 """
 
 from __future__ import annotations
@@ -14,21 +20,27 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rarl.utils.io import atomic_directory, atomic_write_json, atomic_write_text
+from rarl.utils.io import atomic_directory, atomic_write_json, atomic_write_text, recover_leftovers
 
 log = logging.getLogger("rarl")
 
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
+_STEP_LEFTOVER = re.compile(r"^\.(step-\d{8})\.(tmp|old)$")
 TRAINER_STATE = "trainer_state.json"
+CHECKPOINTS = "checkpoints"
+SAVED_CONFIG = "config.yaml"
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+"""A saved model folder has one of these (transformers 5 writes the first, released folders the second)."""
 
 
 def checkpoint_root(output_dir: str | Path) -> Path:
-    return Path(output_dir) / "checkpoints"
+    return Path(output_dir) / CHECKPOINTS
 
 
 def list_checkpoints(output_dir: str | Path) -> list[Path]:
@@ -70,14 +82,75 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(tmp / TRAINER_STATE, trainer_state)
-        atomic_write_text(tmp / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        atomic_write_text(tmp / SAVED_CONFIG, yaml.safe_dump(config, sort_keys=False))
+        _move_into_place(tmp, final)
         for old in list_checkpoints(output_dir)[:-keep_last] if keep_last > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_checkpoint(old)
     accelerator.wait_for_everyone()
     return final
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    """Rename `tmp` to `final`; an existing `final` is moved aside first and removed once `tmp` is in place
+    (a kill in between leaves `.step-XXXXXXXX.old`, which `remove_leftovers` moves back)."""
+    if not final.exists():
+        tmp.rename(final)
+        return
+    aside = final.with_name(f".{final.name}.old")
+    if aside.exists():
+        shutil.rmtree(aside)
+    final.rename(aside)
+    tmp.rename(final)
+    remove_checkpoint(aside)
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint folder, its trainer state first (so a half-deleted folder is never resumed)."""
+    (path / TRAINER_STATE).unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def saved_config(checkpoint: str | Path) -> dict[str, Any] | None:
+    """The resolved config saved with a checkpoint (None when it is missing or unreadable)."""
+    path = Path(checkpoint) / SAVED_CONFIG
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _checkpoint_leftovers(output_dir: str | Path) -> list[str]:
+    """Remove what killed checkpoint saves left in `checkpoints/`; returns what was done."""
+    root = checkpoint_root(output_dir)
+    if not root.is_dir():
+        return []
+    done = []
+    for p in sorted(root.iterdir()):
+        m = _STEP_LEFTOVER.match(p.name)
+        replaced = m is not None and m.group(2) == "old" and (p / TRAINER_STATE).is_file()
+        if replaced and not (root / m.group(1) / TRAINER_STATE).is_file():
+            if (root / m.group(1)).exists():
+                remove_checkpoint(root / m.group(1))
+            p.rename(root / m.group(1))
+            done.append(f"restored {root / m.group(1)} from {p.name}")
+        elif m:
+            remove_checkpoint(p)
+            done.append(f"removed {p}")
+        elif _STEP_DIR.match(p.name) and p.is_dir() and not (p / TRAINER_STATE).is_file():
+            remove_checkpoint(p)
+            done.append(f"removed {p} (incomplete: no {TRAINER_STATE})")
+    return done
+
+
+def remove_leftovers(output_dir: str | Path, folder_names: Iterable[str]) -> list[str]:
+    """Clean up after killed saves: temporary and incomplete checkpoints, and the temporary siblings of the
+    run's model folders and files (`folder_names`, e.g. `final` and the stage names). Returns what was done."""
+    out = Path(output_dir)
+    done = _checkpoint_leftovers(out)
+    for name in dict.fromkeys(folder_names):
+        done.extend(recover_leftovers(out / name))
+    return done
 
 
 def load_checkpoint(accelerator: Any, path: str | Path) -> dict[str, Any]:
@@ -108,3 +181,74 @@ def save_model_folder(accelerator: Any, model: Any, processor: Any, out_dir: str
             processor.save_pretrained(tmp)
     accelerator.wait_for_everyone()
     return out_dir
+
+
+def ensure_model_folder(accelerator: Any, model: Any, processor: Any, out_dir: str | Path) -> bool:
+    """Re-save the model folder `out_dir` from `model` when it is missing or incomplete (all processes
+    must call this); returns whether it was re-saved."""
+    problem = model_folder_problem(out_dir)
+    if problem is None:
+        return False
+    log.warning("model folder %s is %s; re-creating it from the restored weights", out_dir, problem)
+    save_model_folder(accelerator, model, processor, out_dir)
+    return True
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why a .safetensors file is incomplete (its header promises more bytes than it has), or None."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"{path.name} is truncated ({size} bytes)"
+            n = int.from_bytes(head, "little")
+            if n <= 0 or 8 + n > size:
+                return f"{path.name} is truncated (header of {n} bytes, file of {size})"
+            header = json.loads(f.read(n))
+    except (OSError, ValueError) as e:
+        return f"{path.name} is unreadable ({e})"
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+    if 8 + n + max(ends, default=0) > size:
+        return f"{path.name} is truncated ({size} of {8 + n + max(ends)} bytes)"
+    return None
+
+
+def _weights_problem(folder: Path) -> str | None:
+    """Why the weights of a model folder are missing or incomplete, or None."""
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values()))
+        files = [folder / s for s in shards]
+    elif (folder / "model.safetensors").is_file():
+        files = [folder / "model.safetensors"]
+    else:
+        return "no model.safetensors"
+    for f in files:
+        problem = "missing " + f.name if not f.is_file() else _safetensors_problem(f)
+        if problem:
+            return problem
+    return None
+
+
+def model_folder_problem(folder: str | Path) -> str | None:
+    """Why `folder` is not a complete saved model (missing, a JSON file cut short, truncated weights, no
+    processor files), or None when it is complete. Checks structure and sizes only; loads nothing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "missing"
+    detail = _files_problem(folder) or _weights_problem(folder)
+    return f"incomplete ({detail})" if detail else None
+
+
+def _files_problem(folder: Path) -> str | None:
+    """Why the JSON files of a model folder (config, tokenizer, processor) are missing or cut short, or None."""
+    for names in (("config.json",), ("tokenizer_config.json",), PROCESSOR_FILES):
+        if not any((folder / name).is_file() for name in names):
+            return f"no {names[0]}"
+    for f in sorted(folder.glob("*.json")):
+        try:
+            json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return f"{f.name} is cut short or unreadable"
+    return None

@@ -15,6 +15,7 @@ paper; we default to 8. The shipped configs spell out each recipe's stages.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -182,6 +183,34 @@ class OptimConfig:
     scheduler: Literal["constant", "cosine", "linear"] = "constant"
 
 
+RESERVED_STAGE_NAMES = frozenset(
+    {
+        "final",  # the last model folder (rarl.train.grpo, rarl.train.sft)
+        "checkpoints",  # rarl.train.checkpoint
+        "tiny-model",  # model.name_or_path=tiny builds it here (rarl.train.common)
+        "config.yaml",  # the resolved config (rarl.train.common)
+        "metrics.jsonl",  # rarl.train.metrics_log
+        "samples.jsonl",
+        "tensorboard",
+    }
+)
+"""Names the run folder uses itself; a stage folder may not take them (compared ignoring case, as on
+case-insensitive file systems)."""
+_STAGE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
+def stage_name_problem(name: object) -> str | None:
+    """Why `name` cannot name a stage (it is the name of a folder inside the run folder), or None."""
+    if not isinstance(name, str) or not _STAGE_NAME.fullmatch(name):
+        return (
+            "a stage name names its folder inside output_dir, so it must be 1 to 100 ASCII letters, digits, "
+            "'-', '_' or '.', not starting with '.'"
+        )
+    if name.lower() in RESERVED_STAGE_NAMES:
+        return f"the name is reserved for the run folder's own '{name.lower()}'; choose another"
+    return None
+
+
 @dataclass
 class StageConfig:
     """One curriculum stage; each starts from the previous stage's weights."""
@@ -205,6 +234,9 @@ class StageConfig:
     """This stage's data; None uses data.manifest."""
 
     def __post_init__(self) -> None:
+        problem = stage_name_problem(self.name)
+        if problem:
+            raise ConfigError(f"stage {self.name!r}: {problem}")
         if self.reward_weights is not None:
             if "weights" in self.reward_kwargs:
                 raise ConfigError(

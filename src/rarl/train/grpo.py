@@ -37,14 +37,21 @@ import torch
 
 from rarl import algorithms as algo
 from rarl.rewards.batch import component_means
-from rarl.train.checkpoint import save_checkpoint, save_model_folder
+from rarl.train.checkpoint import (
+    ensure_model_folder,
+    model_folder_problem,
+    save_checkpoint,
+    save_model_folder,
+)
 from rarl.train.common import (
     NonFiniteGuard,
+    check_output_dir,
     check_run_inputs,
     load_policy_from_config,
     make_accelerator,
     open_run_dir,
     prepare_for_training,
+    prepare_output_dir,
     restore_latest,
     should_checkpoint,
     step_seed,
@@ -192,14 +199,19 @@ class GRPOTrainer:
         return self.recipe.reward(self.cfg.reward.name, settings, self._manifest(stage))
 
     # ------------------------------------------------------------------ the loop
-    def train(self, resume: bool = False, stop_at_step: int | None = None) -> Path:
+    def train(self, resume: bool = False, stop_at_step: int | None = None, overwrite: bool = False) -> Path:
         """Run (or continue) every stage; returns the final model folder.
 
+        A folder that already holds a run is refused unless `resume` (continue it: the config must match
+        the checkpoint's, see `rarl.train.common.check_output_dir`) or `overwrite` (delete it first).
         `stop_at_step` ends the run early with a resumable checkpoint after that global step (for jobs
         with a time limit: a later `--resume` continues exactly where this one stopped).
         """
         acc = self.accelerator
+        prepare_output_dir(self.cfg, acc, resume=resume, overwrite=overwrite)
         resume_step = self._maybe_resume() if resume else None
+        if resume_step is not None:
+            self._repair_model_folders()
         self.logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
         progress = StepProgress(self.total_steps, enabled=self.cfg.logging.progress and acc.is_main_process)
         progress.advance_to(self.state.global_step)
@@ -572,6 +584,26 @@ class GRPOTrainer:
         self.samplers = {}
         return self.state.global_step
 
+    def _repair_model_folders(self) -> None:
+        """After a resume: re-save the model folders the restored weights stand for (the stage that just
+        ended, and `final/` when every stage has) if a kill left them missing or incomplete."""
+        done = self.state.stage_index
+        if not self.cfg.checkpoint.save_final_model or done == 0 or self.state.step_in_stage:
+            return
+        targets = [self.out / self.cfg.stages[done - 1].name]
+        if done == len(self.cfg.stages):
+            targets.append(self.out / "final")
+        for target in targets:
+            ensure_model_folder(self.accelerator, self.model, self.policy.processor, target)
+        for stage in self.cfg.stages[: done - 1]:
+            problem = model_folder_problem(self.out / stage.name)
+            if problem:
+                log.warning(
+                    "stage folder %s is %s and cannot be re-created (the checkpoint with its weights is gone)",
+                    self.out / stage.name,
+                    problem,
+                )
+
     def end_stage(self, stage: StageConfig) -> None:
         """Save the stage's model folder; the next stage starts from these weights."""
         if self.cfg.checkpoint.save_final_model:
@@ -583,6 +615,9 @@ class GRPOTrainer:
             save_model_folder(self.accelerator, self.model, self.policy.processor, self.out / "final")
 
 
-def run_grpo(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None) -> Path:
-    """Entry point of `rarl train`."""
-    return GRPOTrainer(cfg).train(resume=resume, stop_at_step=stop_at_step)
+def run_grpo(
+    cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None, overwrite: bool = False
+) -> Path:
+    """Entry point of `rarl train`; the output folder is checked before the model is loaded."""
+    check_output_dir(cfg, resume=resume, overwrite=overwrite, notes=False)
+    return GRPOTrainer(cfg).train(resume=resume, stop_at_step=stop_at_step, overwrite=overwrite)

@@ -20,11 +20,13 @@ import torch
 from rarl.train.checkpoint import save_checkpoint, save_model_folder
 from rarl.train.common import (
     NonFiniteGuard,
+    check_output_dir,
     check_run_inputs,
     load_policy_from_config,
     make_accelerator,
     open_run_dir,
     prepare_for_training,
+    prepare_output_dir,
     restore_latest,
     should_checkpoint,
 )
@@ -77,8 +79,15 @@ class SFTTrainer:
         self.global_step = 0
         self.skipped_steps = 0
 
-    def train(self, resume: bool = False) -> Path:
+    def train(self, resume: bool = False, overwrite: bool = False) -> Path:
+        """Run (or continue) SFT; returns the final model folder.
+
+        A folder that already holds a run is refused unless `resume` (the config must match the
+        checkpoint's) or `overwrite` (delete it first); see `rarl.train.common.check_output_dir`. A resumed
+        run that had already finished re-saves `final/` (a kill may have cut it short).
+        """
         acc = self.accelerator
+        prepare_output_dir(self.cfg, acc, resume=resume, overwrite=overwrite)
         resume_step = self._maybe_resume() if resume else None
         logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
         progress = StepProgress(
@@ -176,6 +185,7 @@ class SFTTrainer:
         return self.global_step
 
 
-def run_sft(cfg: SFTConfig, resume: bool = False) -> Path:
-    """Entry point of `rarl sft`."""
-    return SFTTrainer(cfg).train(resume=resume)
+def run_sft(cfg: SFTConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Entry point of `rarl sft`; the output folder is checked before the model is loaded."""
+    check_output_dir(cfg, resume=resume, overwrite=overwrite, notes=False)
+    return SFTTrainer(cfg).train(resume=resume, overwrite=overwrite)

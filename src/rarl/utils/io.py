@@ -3,11 +3,16 @@
 Everything the project saves (manifests, checkpoints, reports) goes through these helpers so that an
 interrupted process never leaves a half-written file where a complete one is expected: content is written
 to a temporary sibling, flushed, then moved into place with an atomic rename.
+
+A process killed mid-write leaves its temporary sibling behind (`.<name>.<random>.tmp`, and for a folder
+being replaced `.<name>.old`); `recover_leftovers` removes them, or puts a replaced folder back when the
+kill came between its two renames.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -73,7 +78,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old")
+            old = _replaced_copy(path)
             if old.exists():
                 shutil.rmtree(old)
             os.replace(path, old)
@@ -86,8 +91,52 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def read_jsonl(path: str | os.PathLike) -> list[Any]:
-    """Read a JSONL file; a malformed line raises ValueError naming the file and line number."""
+def _replaced_copy(path: Path) -> Path:
+    """Where `atomic_directory` keeps the folder it is replacing until the new one is in place."""
+    return path.with_name(f".{path.name}.old")
+
+
+def temporary_siblings(path: str | os.PathLike) -> list[Path]:
+    """The temporary files and folders that `atomic_path` / `atomic_directory` make beside `path`."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    found = sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"))
+    old = _replaced_copy(path)
+    return [*found, old] if old.exists() or old.is_symlink() else found
+
+
+def remove_path(path: str | os.PathLike) -> None:
+    """Remove a file, a link or a folder tree."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def recover_leftovers(path: str | os.PathLike) -> list[str]:
+    """Clean up after a process killed while writing `path` atomically; returns what was done, one line each.
+
+    Temporary copies are removed. A replaced folder (`.<name>.old`) is moved back when `path` itself is
+    missing (the kill came between `atomic_directory`'s two renames: the old folder is the complete one),
+    and removed otherwise.
+    """
+    path = Path(path)
+    done = []
+    for leftover in temporary_siblings(path):
+        if leftover == _replaced_copy(path) and not path.exists():
+            os.replace(leftover, path)
+            done.append(f"restored {path} from {leftover.name}")
+            continue
+        remove_path(leftover)
+        done.append(f"removed {leftover}")
+    return done
+
+
+def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, Any]]:
+    """(line number, object) for every non-blank line of a JSONL file; a malformed line raises ValueError
+    naming the file and line number."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -95,7 +144,12 @@ def read_jsonl(path: str | os.PathLike) -> list[Any]:
             if not line:
                 continue
             try:
-                rows.append(json.loads(line))
+                rows.append((lineno, json.loads(line)))
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
     return rows
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """Read a JSONL file; a malformed line raises ValueError naming the file and line number."""
+    return [row for _, row in read_jsonl_numbered(path)]

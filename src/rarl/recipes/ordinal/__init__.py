@@ -42,15 +42,13 @@ class OrdinalRecipe(RecipeBase):
         return self._tasks[key]
 
     def load_samples(self, manifest: str, split: str, sizes: Sequence[int] | None = None) -> list[Any]:
+        """The split's samples of the given sizes (all sizes when none are given); every image of them is
+        checked up front (exists, header readable), so a bad one is named before any model is loaded."""
         from rarl.data import DataError, load_manifest
 
         if not manifest:
             raise DataError("data.manifest is empty: point it at a folder written by `rarl prepare`")
-        samples = load_manifest(manifest, split)
-        if sizes:
-            keep = set(sizes)
-            samples = [s for s in samples if s.n in keep]
-        return samples
+        return load_manifest(manifest, split, sizes or None, check_files=True)
 
     def messages(self, sample: Any, mode: str | None = None) -> Conversation:
         from rarl.data.prompts import build_messages
