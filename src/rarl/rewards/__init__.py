@@ -5,7 +5,9 @@
   `resized_frame`): Vision-R1's localization reward (`rarl.rewards.localization`).
 - `RankingAwareReward` / `RewardBreakdown`: RARL's reward (paper Sec. 3.1); the readings of the paper it
   implements are listed in `rarl.rewards.ranking_aware`.
-- `REWARDS` / `get_reward` / `register_reward`: rewards by name ("rarl", ...).
+- `QualityScoreReward`: Refine-IQA's stage-2 batch reward ("refine-iqa-score": answer, format and the
+  probability-difference term through the policy scorer).
+- `REWARDS` / `get_reward` / `register_reward`: rewards by name ("rarl", "refine-iqa-score", ...).
 - `RewardFunction` / `RewardResult`: the protocol every reward recipe follows.
 """
 
@@ -19,6 +21,7 @@ from rarl.rewards.localization import (
     staged_thresholds,
 )
 from rarl.rewards.parsing import MAX_ANSWER_CHARS, ParsedAnswer, parse_answer
+from rarl.rewards.probability_difference import QualityScoreReward
 from rarl.rewards.ranking_aware import RankingAwareReward, RewardBreakdown
 from rarl.rewards.registry import REWARDS, get_reward, register_reward
 
@@ -27,6 +30,7 @@ __all__ = [
     "REWARDS",
     "LocalizationBreakdown",
     "ParsedAnswer",
+    "QualityScoreReward",
     "RankingAwareReward",
     "RewardBreakdown",
     "RewardFunction",
