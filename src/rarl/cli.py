@@ -98,7 +98,13 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
 @app.command()
 @friendly
 def prepare(
-    source: Annotated[str, typer.Argument(help="utkface | ava | coco-count | csv | synthetic")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="rarl: utkface | ava | coco-count | csv | jsonl | synthetic; "
+            "vision-r1: coco | refcoco | boxes-jsonl | synthetic-shapes"
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Manifest folder to write.")],
     root: Annotated[Path | None, typer.Option(help="Dataset root (images, annotation files).")] = None,
     sizes: Annotated[str, typer.Option(help="N-image sample sizes.")] = "1,2,4,8",
@@ -117,14 +123,25 @@ def prepare(
         ),
     ] = None,
 ) -> None:
-    """Validate a dataset and write a manifest of 1/2/4/8-image samples."""
-    from rarl.data.prepare import prepare as run_prepare
+    """Validate a dataset and write a manifest (rarl: 1/2/4/8-image samples; vision-r1: boxes).
+
+    Sources of the `rarl` recipe: utkface, ava, coco-count, csv, jsonl, synthetic. Sources of the `vision-r1`
+    recipe: coco, refcoco, boxes-jsonl (--root is the annotation file), synthetic-shapes.
+    """
+    from rarl.recipes.localization.data import LOCALIZATION_SOURCES, prepare_localization
     from rarl.utils.config import parse_override
 
     options = {}
     for item in option or []:
         path, value = parse_override(item)
         options[".".join(path)] = value
+    if source in LOCALIZATION_SOURCES:
+        summary = prepare_localization(source, out, root=root, seed=seed, strict=strict, **options)
+        for line in summary.lines():
+            console.print(line, soft_wrap=True)
+        return
+    from rarl.data.prepare import prepare as run_prepare
+
     run_prepare(source, out, root=root, sizes=tuple(_int_list(sizes)), seed=seed, strict=strict, **options)
 
 

@@ -62,3 +62,16 @@ def test_non_integer_num_images_is_a_clean_error(tmp_path: Path):
     assert_clean_error(
         invoke("prepare", "synthetic", "--out", tmp_path / "x", "-o", "num_images=abc"), "num_images"
     )
+
+
+def test_prepare_a_vision_r1_source(tmp_path: Path):
+    out = tmp_path / "shapes"
+    result = invoke("prepare", "synthetic-shapes", "--out", out, "-o", "num_images=12", "-o", "image_size=56")
+    assert_ok(result)
+    assert "detection" in result.output
+    task = json.loads((out / "task.json").read_text())
+    assert task["max_pixels"] == 56 * 56
+    assert all((out / f"{split}.jsonl").is_file() for split in ("train", "val", "test"))
+    bad = invoke("prepare", "synthetic-shapes", "--out", tmp_path / "bad", "-o", "bogus=1")
+    assert_clean_error(bad, "unknown options ['bogus']", "num_images")
+    assert not (tmp_path / "bad").exists()
