@@ -8,7 +8,10 @@ silent we chose:
 - **eps in the denominator.** `A = (r - mean) / (std + eps)`, so a zero-variance group gives `A = 0` rather
   than NaN. Rewards here are continuous, so a "stagnant" group can have a tiny non-zero std; its advantages
   are then small but not exactly 0. Use `zero_variance_groups` (a threshold on std, never `== 0`) to find
-  such groups, and `rarl.algorithms.filters` / `rarl.algorithms.rmo` to act on them.
+  such groups, and `rarl.algorithms.filters` / `rarl.algorithms.rmo` to act on them. The default
+  `eps = 1e-6` (kept deliberately: closest to Eq. 2 as written, and what existing runs used) differs from
+  TRL's 1e-4; the two give the same advantages to within `1e-4 / std` relative, which matters only for groups
+  whose std is near 1e-4 (set `algorithm.eps: 1e-4` to match TRL).
 - **Scale modes.** `"group"` is Eq. 2 as written; `"batch"` keeps the per-group mean but divides by the std of
   all `B*G` rewards in the batch (as TRL's `scale_rewards="batch"`); `"none"` only centres (Dr. GRPO).
 - **Precision.** Statistics are computed in float64 and the result is cast back to the reward dtype
