@@ -42,7 +42,7 @@ def _image_key(item: OrdinalItem) -> str:
     return item.image
 
 
-def _allocate(total: int, weights: Sequence[float], minimum_one: Sequence[bool] = ()) -> list[int]:
+def allocate(total: int, weights: Sequence[float], minimum_one: Sequence[bool] = ()) -> list[int]:
     """Split `total` into integer parts proportional to `weights` (largest remainder).
 
     Parts flagged in `minimum_one` get at least 1 when `total` allows, taken from the largest part.
@@ -92,7 +92,7 @@ def split_items(
     rng = np.random.default_rng([seed, zlib.crc32(b"split")])
     tiebreak = rng.permutation(len(keys))
     order = sorted(range(len(keys)), key=lambda i: (label_of[keys[i]], tiebreak[i]))
-    counts = _allocate(len(keys), fractions, [f > 0 for f in fractions])
+    counts = allocate(len(keys), fractions, [f > 0 for f in fractions])
     phase = rng.random(len(names))
     assigned = [0] * len(names)
     assignment: dict[str, str] = {}
@@ -225,7 +225,7 @@ def group_samples(
         if num_samples is None:
             counts = [math.ceil(len(groups[r]) / size) for r in eligible]
         else:
-            counts = _allocate(num_samples, [len(groups[r]) for r in eligible])
+            counts = allocate(num_samples, [len(groups[r]) for r in eligible])
         index = 0
         for rule, count in zip(eligible, counts, strict=True):
             sample_task = task.with_rule(rule)

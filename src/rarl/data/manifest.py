@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def split_file(manifest_dir: str | os.PathLike, split: str) -> Path:
     return Path(manifest_dir) / f"{split}.jsonl"
 
 
-def _relative(path: str, folder: str, final_dir: str) -> str:
+def relative_path(path: str, folder: str, final_dir: str) -> str:
     """`path` relative to `final_dir`, or to `folder` when it lies inside `folder` (being written)."""
     if path == folder or path.startswith(folder + os.sep):
         return os.path.relpath(path, folder).replace(os.sep, "/")
@@ -42,7 +42,7 @@ def sample_record(sample: OrdinalSample, folder: str, final_dir: str, task_rule:
     if sample.task.rule != task_rule:
         rec["rule"] = sample.task.rule
     rec["items"] = [
-        {"image": _relative(it.image, folder, final_dir), "label": it.label, "meta": it.meta}
+        {"image": relative_path(it.image, folder, final_dir), "label": it.label, "meta": it.meta}
         for it in sample.items
     ]
     return rec
@@ -62,14 +62,34 @@ def write_manifest(
     temporary one that will be renamed into place; default `folder`), except images stored inside
     `folder` itself, which are written relative to it. Each file is written atomically.
     """
+    return write_manifest_files(
+        folder,
+        task.to_dict(),
+        splits,
+        lambda s, folder_abs, final_abs: sample_record(s, folder_abs, final_abs, task.rule),
+        summary,
+        final_dir=final_dir,
+    )
+
+
+def write_manifest_files(
+    folder: str | os.PathLike,
+    task: dict[str, Any],
+    splits: Mapping[str, Sequence[Any]],
+    record: Callable[[Any, str, str], dict[str, Any]],
+    summary: Mapping[str, Any] | None = None,
+    *,
+    final_dir: str | os.PathLike | None = None,
+) -> Path:
+    """The manifest layout of any recipe: task.json, `<split>.jsonl` of `record(sample, folder, final_dir)`
+    per sample (absolute folder paths, for `relative_path`), and summary.json; each file atomic."""
     folder_abs = os.path.abspath(folder)
     final_abs = os.path.abspath(final_dir) if final_dir is not None else folder_abs
-    atomic_write_json(Path(folder_abs) / TASK_FILE, task.to_dict())
+    atomic_write_json(Path(folder_abs) / TASK_FILE, task)
     for name, samples in splits.items():
-        records = (sample_record(s, folder_abs, final_abs, task.rule) for s in samples)
-        atomic_write_jsonl(split_file(folder_abs, name), records)
+        atomic_write_jsonl(split_file(folder_abs, name), (record(s, folder_abs, final_abs) for s in samples))
     if summary is not None:
-        atomic_write_json(Path(folder_abs) / SUMMARY_FILE, summary)
+        atomic_write_json(Path(folder_abs) / SUMMARY_FILE, dict(summary))
     return Path(folder_abs)
 
 

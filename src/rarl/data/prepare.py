@@ -205,7 +205,8 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _check_out(out: Path, root: Path | None) -> None:
+def check_out_dir(out: Path, root: Path | None) -> None:
+    """One-line DataError for an output folder that holds the source data, is a file, or is not a manifest."""
     if root is not None:
         r = root.resolve()
         if r == out or out in r.parents:
@@ -336,7 +337,7 @@ def prepare(
     src = SOURCES[source]
     out_path = Path(out).expanduser().resolve()
     root_path = Path(root).expanduser() if root is not None else None
-    _check_out(out_path, root_path)
+    check_out_dir(out_path, root_path)
     for split in SPLITS:
         _samples_for(samples_per_size, split)
     settings = {

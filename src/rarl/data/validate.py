@@ -31,16 +31,18 @@ UNREADABLE = "unreadable image"
 
 @dataclass(frozen=True)
 class ImageCheck:
-    """Outcome of checking one file: its content hash, or the reason it is unusable."""
+    """Outcome of checking one file: its content hash and size, or the reason it is unusable."""
 
     path: str
     digest: str | None
     problem: str | None = None
     detail: str = ""
+    size: tuple[int, int] | None = None
+    """(width, height) of a usable image."""
 
 
 def check_image(path: str) -> ImageCheck:
-    """Read, hash and decode one image file."""
+    """Read, hash and decode one image file (JPEGs in draft mode: still walks the whole entropy stream)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -50,6 +52,7 @@ def check_image(path: str) -> ImageCheck:
         return ImageCheck(path, None, UNREADABLE, e.strerror or type(e).__name__)
     try:
         with Image.open(io.BytesIO(data)) as im:
+            size = (int(im.width), int(im.height))
             if im.format == "JPEG":
                 im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
@@ -57,7 +60,7 @@ def check_image(path: str) -> ImageCheck:
                 return ImageCheck(path, None, UNREADABLE, "empty image")
     except Exception as e:  # PIL raises many types for bad data
         return ImageCheck(path, None, UNREADABLE, str(e).splitlines()[0] if str(e) else type(e).__name__)
-    return ImageCheck(path, hashlib.blake2b(data, digest_size=16).hexdigest())
+    return ImageCheck(path, hashlib.blake2b(data, digest_size=16).hexdigest(), size=size)
 
 
 def default_workers() -> int:

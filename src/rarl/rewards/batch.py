@@ -149,12 +149,14 @@ class PerCompletionReward:
             rows.append(parts)
         names = sorted({k for p in rows for k in p if k != "total"})
         components = {
-            n: torch.tensor(
-                [math.nan if p.get(n, 0.0) is None else p.get(n, 0.0) for p in rows], dtype=torch.float32
-            )
-            for n in names
+            n: torch.tensor([_value(p.get(n, 0.0)) for p in rows], dtype=torch.float32) for n in names
         }
         return RewardOutput(torch.tensor(totals, dtype=torch.float32), components, errors)
+
+
+def _value(v: float | None) -> float:
+    """A component value, NaN for None ("not applicable")."""
+    return math.nan if v is None else v
 
 
 def component_means(components: Mapping[str, torch.Tensor]) -> dict[str, float]:

@@ -119,7 +119,8 @@ class GRPOTrainer:
             self.estimator = get_advantage_estimator(cfg.algorithm.advantage)
         except KeyError as e:
             raise ConfigError(f"algorithm.advantage: {e.args[0]}") from None
-        self.pools = {stage.name: self._load_pool(stage) for stage in cfg.stages}
+        loaded: dict[tuple[str, tuple[int, ...]], list[Any]] = {}  # stages with the same data read it once
+        self.pools = {stage.name: self._load_pool(stage, loaded) for stage in cfg.stages}
         check_mode = getattr(self.recipe, "resolve_mode", None)
         for stage in cfg.stages:
             if check_mode is not None:
@@ -151,10 +152,15 @@ class GRPOTrainer:
     def _manifest(self, stage: StageConfig) -> str:
         return stage.manifest or self.cfg.data.manifest
 
-    def _load_pool(self, stage: StageConfig) -> list[Any]:
+    def _load_pool(
+        self, stage: StageConfig, loaded: dict[tuple[str, tuple[int, ...]], list[Any]]
+    ) -> list[Any]:
         """The stage's training samples, read through the recipe (before any model is loaded)."""
         sizes = stage.sizes or self.cfg.data.sizes
-        pool = self.recipe.load_samples(self._manifest(stage), self.cfg.data.train_split, sizes)
+        key = (self._manifest(stage), tuple(sizes))
+        if key not in loaded:
+            loaded[key] = self.recipe.load_samples(key[0], self.cfg.data.train_split, sizes)
+        pool = loaded[key]
         if not pool:
             raise TrainingAborted(
                 f"stage '{stage.name}': no training samples of sizes {sorted(set(sizes))} "
@@ -288,10 +294,11 @@ class GRPOTrainer:
         """The batch reward's view of R rows (row r answers samples[r // group_size])."""
         from rarl.rewards.batch import RewardInputs
 
-        rows = [samples[r // group_size] for r in range(len(texts))]
+        targets = [self.recipe.target(s) for s in samples]  # once per sample, not per rollout
+        rows = range(len(texts))
         return RewardInputs(
-            samples=rows,
-            targets=[self.recipe.target(s) for s in rows],
+            samples=[samples[r // group_size] for r in rows],
+            targets=[targets[r // group_size] for r in rows],
             texts=texts,
             completion_ids=ids,
             completion_mask=mask,

@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.readers.base import ReadResult, file_names, require_dir, require_file
@@ -50,6 +51,21 @@ def _find_images_dir(folder: Path, first_file: str | None) -> Path:
         if first_file is not None and (c / first_file).is_file():
             return c
     return folder
+
+
+def select_categories(
+    categories: Sequence[dict[str, Any]], wanted: Sequence[str] | None, source: str
+) -> dict[Any, str]:
+    """{category id: name} of the COCO `categories` named in `wanted` (all when None); an unknown name is a
+    one-line DataError listing the known ones."""
+    cat_names = {c["id"]: str(c["name"]) for c in categories}
+    if wanted is None:
+        return cat_names
+    by_name = {name: cid for cid, name in cat_names.items()}
+    unknown = [c for c in wanted if c not in by_name]
+    if unknown:
+        raise DataError(f"{source}: unknown categories {unknown}; known: {sorted(by_name)}")
+    return {by_name[c]: c for c in wanted}
 
 
 def read_coco_counts(
@@ -87,15 +103,7 @@ def read_coco_counts(
         if not isinstance(coco.get(key), list):
             raise DataError(f"{ann_path}: not a COCO instances file (no '{key}' list)")
 
-    cat_names = {c["id"]: c["name"] for c in coco["categories"]}
-    if categories is None:
-        selected = dict(cat_names)
-    else:
-        by_name = {name: cid for cid, name in cat_names.items()}
-        unknown = [c for c in categories if c not in by_name]
-        if unknown:
-            raise DataError(f"coco-count: unknown categories {unknown}; known: {sorted(by_name)}")
-        selected = {by_name[c]: c for c in categories}
+    selected = select_categories(coco["categories"], categories, "coco-count")
 
     images = {img["id"]: img["file_name"] for img in coco["images"]}
     if images_dir is None:

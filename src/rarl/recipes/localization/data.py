@@ -44,9 +44,7 @@ and `summary.json`, written in one atomic folder rename.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import io
 import json
 import math
 import os
@@ -62,8 +60,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from rarl.data.errors import DataError, ReadReport
+from rarl.data.grouping import allocate
+from rarl.data.manifest import TASK_FILE, relative_path, write_manifest_files
+from rarl.data.prepare import check_out_dir
+from rarl.data.readers.coco import select_categories
+from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers
 from rarl.rewards.localization import resized_frame, scale_boxes
-from rarl.utils.io import atomic_directory, atomic_write_json, atomic_write_jsonl, read_jsonl
+from rarl.utils.io import atomic_directory, read_jsonl
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -80,7 +83,6 @@ __all__ = [
     "load_localization_manifest",
     "load_localization_task",
     "prepare_localization",
-    "probe_image",
     "read_boxes_jsonl",
     "read_coco_instances",
     "read_refcoco_jsonl",
@@ -105,11 +107,6 @@ MIN_BOX_SIDE = 1.0
 BOX_TOLERANCE = 1.0
 """Boxes may poke out of the image by this many pixels (rounding in annotation tools); they are clipped."""
 
-TASK_FILE = "task.json"
-SUMMARY_FILE = "summary.json"
-
-MISSING = "missing image file"
-UNREADABLE = "unreadable image"
 SIZE_MISMATCH = "image size differs from the annotation"
 DEGENERATE = "degenerate box"
 OUTSIDE = "box outside the image"
@@ -253,46 +250,10 @@ class LocalizationRead:
 # Image and box checks
 
 
-@dataclass(frozen=True)
-class ImageProbe:
-    """One image file opened and decoded: its size and content hash, or why it is unusable."""
-
-    path: str
-    size: tuple[int, int] | None
-    digest: str | None
-    problem: str | None = None
-    detail: str = ""
-
-
-def probe_image(path: str) -> ImageProbe:
-    """Read, hash and decode one image file (JPEGs in draft mode: still walks the whole entropy stream)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return ImageProbe(path, None, None, MISSING)
-    except OSError as e:
-        return ImageProbe(path, None, None, UNREADABLE, e.strerror or type(e).__name__)
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            size = (int(im.width), int(im.height))
-            if im.format == "JPEG":
-                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
-            im.load()
-    except Exception as e:  # PIL raises many types for bad data
-        return ImageProbe(
-            path, None, None, UNREADABLE, str(e).splitlines()[0] if str(e) else type(e).__name__
-        )
-    if size[0] < 1 or size[1] < 1:
-        return ImageProbe(path, None, None, UNREADABLE, "empty image")
-    return ImageProbe(path, size, hashlib.blake2b(data, digest_size=16).hexdigest())
-
-
-def _probe_all(paths: Iterable[str], workers: int | None) -> dict[str, ImageProbe]:
+def _probe_all(paths: Iterable[str], workers: int | None) -> dict[str, ImageCheck]:
     unique = list(dict.fromkeys(paths))
-    workers = workers or max(1, min(8, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return {p.path: p for p in pool.map(probe_image, unique, chunksize=32)}
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        return {p.path: p for p in pool.map(check_image, unique, chunksize=32)}
 
 
 def _finite(value: object) -> bool:
@@ -468,16 +429,7 @@ def read_coco_instances(
     ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise DataError(f"coco: {key} must be an int >= 0 or None, got {value!r}")
-    cat_names = {c["id"]: str(c["name"]) for c in coco["categories"]}
-    wanted = _names(categories)
-    if wanted is None:
-        selected = dict(cat_names)
-    else:
-        by_name = {name: cid for cid, name in cat_names.items()}
-        unknown = [c for c in wanted if c not in by_name]
-        if unknown:
-            raise DataError(f"coco: unknown categories {unknown}; known: {sorted(by_name)}")
-        selected = {by_name[c]: c for c in wanted}
+    selected = select_categories(coco["categories"], _names(categories), "coco")
     cats = tuple(selected[cid] for cid in sorted(selected))
     img_dir = _coco_images_dir(ann_path, coco, images_dir)
 
@@ -829,22 +781,6 @@ def read_synthetic_shapes(
 # Splits and the manifest
 
 
-def _split_counts(total: int, fractions: Sequence[float]) -> list[int]:
-    """Largest-remainder split of `total`; each positive fraction gets at least 1 when `total` allows."""
-    exact = [total * f for f in fractions]
-    parts = [math.floor(x) for x in exact]
-    order = sorted(range(len(fractions)), key=lambda i: (-(exact[i] - parts[i]), i))
-    for i in order[: total - sum(parts)]:
-        parts[i] += 1
-    for i, f in enumerate(fractions):
-        if f > 0 and parts[i] == 0:
-            donor = max(range(len(parts)), key=lambda j: parts[j])
-            if parts[donor] > 1:
-                parts[donor] -= 1
-                parts[i] += 1
-    return parts
-
-
 def split_by_image(
     samples: Sequence[LocalizationSample],
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
@@ -865,7 +801,7 @@ def split_by_image(
     keys = sorted({key(s) for s in samples})
     rng = np.random.default_rng([seed, zlib.crc32(b"split")])
     order = rng.permutation(len(keys))
-    counts = _split_counts(len(keys), fractions)
+    counts = allocate(len(keys), fractions, [f > 0 for f in fractions])
     assignment: dict[str, str] = {}
     start = 0
     for name, n in zip(SPLITS, counts):
@@ -876,13 +812,6 @@ def split_by_image(
     for s in samples:
         out[assignment[key(s)]].append(s)
     return out
-
-
-def _relative(path: str, folder: str, final_dir: str) -> str:
-    """`path` relative to `final_dir`, or to `folder` when it lies inside `folder` (being written)."""
-    if path.startswith(folder + os.sep):
-        return os.path.relpath(path, folder).replace(os.sep, "/")
-    return os.path.relpath(path, final_dir).replace(os.sep, "/")
 
 
 def _round(v: float) -> float | int:
@@ -896,7 +825,7 @@ def sample_record(
     """The JSON line of one sample (categories only when they differ from the task's)."""
     rec: dict[str, Any] = {
         "id": s.sample_id,
-        "image": _relative(s.image, folder, final_dir),
+        "image": relative_path(s.image, folder, final_dir),
         "size": list(s.image_size),
         "kind": s.kind,
     }
@@ -922,17 +851,14 @@ def write_localization_manifest(
     Image paths are relative to `final_dir` (where `folder` will be renamed to; default `folder`), except
     images inside `folder` itself, which are relative to it.
     """
-    folder_abs = os.path.abspath(folder)
-    final_abs = os.path.abspath(final_dir) if final_dir is not None else folder_abs
-    atomic_write_json(Path(folder_abs) / TASK_FILE, task.to_dict())
-    for name, samples in splits.items():
-        atomic_write_jsonl(
-            Path(folder_abs) / f"{name}.jsonl",
-            (sample_record(s, folder_abs, final_abs, task) for s in samples),
-        )
-    if summary is not None:
-        atomic_write_json(Path(folder_abs) / SUMMARY_FILE, dict(summary))
-    return Path(folder_abs)
+    return write_manifest_files(
+        folder,
+        task.to_dict(),
+        splits,
+        lambda s, folder_abs, final_abs: sample_record(s, folder_abs, final_abs, task),
+        summary,
+        final_dir=final_dir,
+    )
 
 
 def load_localization_task(manifest_dir: str | os.PathLike) -> LocalizationTask:
@@ -1087,19 +1013,6 @@ def source_options(source: str) -> list[str]:
     return [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY and p not in _COMMON]
 
 
-def _check_out(out: Path, root: Path | None) -> None:
-    if root is not None:
-        r = root.resolve()
-        if r == out or out in r.parents:
-            raise DataError(f"the output folder {out} contains the source data {r}; choose another --out")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"output path exists and is not a folder: {out}")
-    if out.is_dir() and any(out.iterdir()) and not (out / TASK_FILE).is_file():
-        raise DataError(
-            f"refusing to replace {out}: it is not empty and not a manifest folder (no {TASK_FILE})"
-        )
-
-
 def prepare_localization(
     source: str,
     out: str | os.PathLike,
@@ -1147,7 +1060,7 @@ def prepare_localization(
         options = {**options, "strict": strict, "workers": workers}
     out_path = Path(out).expanduser().resolve()
     root_path = Path(root).expanduser().resolve() if root is not None else None
-    _check_out(out_path, root_path)
+    check_out_dir(out_path, root_path)
     settings = {
         "root": str(root_path) if root_path is not None else None,
         "seed": seed,
