@@ -1,4 +1,4 @@
-"""Command line: `rarl prepare | build-tiny | train | sft | eval | rank | ablate | demo`.
+"""Command line: `rarl prepare | build-tiny | train | sft | eval | rank | draw | ablate | demo`.
 
 Heavy imports (torch, transformers) happen inside the commands so `rarl --help` is instant. Expected
 problems (bad config, bad data, missing files) end in one red line naming the bad input and exit code 2,
@@ -252,6 +252,29 @@ def rank(
     from rarl.recipes.ordinal.evaluation import rank_images
 
     rank_images(model, images, rule=rule, value_range=value_range, max_new_tokens=max_new_tokens)
+
+
+@app.command()
+@friendly
+def draw(
+    predictions: Annotated[Path, typer.Argument(help="An evaluation folder or its predictions.jsonl.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the PNGs (default: <folder>/pictures).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model's predictions.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Pictures per model at most.")] = 16,
+    sample_id: Annotated[list[str] | None, typer.Option(help="Only these samples (repeatable).")] = None,
+) -> None:
+    """Draw localization predictions (red) and ground truth (green) on their images, one PNG each."""
+    from rarl.recipes.localization.evaluation import draw_prediction_file
+
+    paths, missing = draw_prediction_file(
+        predictions, out, model=model, limit=limit, sample_ids=sample_id or ()
+    )
+    folders = sorted({str(p.parent.parent) for p in paths})
+    console.print(f"drew {len(paths)} pictures in {', '.join(folders) or '(none)'}")
+    if missing:
+        console.print(f"[yellow]skipped {missing} rows whose image file no longer exists[/]")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})

@@ -22,8 +22,18 @@ def test_rarl_is_registered():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown reward 'vision-r1'.*rarl"):
-        get_reward("vision-r1")
+    with pytest.raises(ValueError, match=r"unknown reward 'no-such-reward'.*rarl.*vision-r1"):
+        get_reward("no-such-reward")
+
+
+def test_vision_r1_is_registered_as_a_batch_reward():
+    from rarl.rewards import LocalizationBatchReward
+    from rarl.rewards.batch import build_reward
+
+    assert REWARDS["vision-r1"] is LocalizationBatchReward
+    reward = build_reward("vision-r1", {"step_fraction": 0.5})
+    assert isinstance(reward, LocalizationBatchReward)
+    assert reward.thresholds(0.6) == {"xi0": 0.75, "xi1": 0.75, "xi2": 0.9}
 
 
 def test_bad_kwargs_surface_from_the_factory():

@@ -1,10 +1,15 @@
-"""Reading ground-truth labels as frameworks hand them over: a list of numbers, or a JSON string of one."""
+"""Reading ground truth as frameworks hand it over: Python objects, or a JSON string of them.
+
+- `coerce_labels`: ordinal labels (a list of numbers) for the RARL reward;
+- `coerce_box_target`: a localization target (the `vision-r1` recipe's `target(sample)`) for Vision-R1's.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -41,6 +46,39 @@ def coerce_labels(raw: Any) -> list[float]:
             raise ValueError(f"labels must be finite, got {v!r} in {_short(raw)}")
         out.append(f)
     return out
+
+
+BOX_TARGET_KEYS = ("boxes", "labels", "categories", "frame")
+"""Keys of a localization target: (G, 4) boxes in the frame's pixels, G labels, allowed categories, (W, H)."""
+
+
+def coerce_box_target(raw: Any) -> dict[str, Any]:
+    """A localization target as a dict with `BOX_TARGET_KEYS` (from a mapping or a JSON string of one).
+
+    The values are checked by the reward itself (`localization_reward` names any bad one); a missing key or
+    a value that is not JSON raises ValueError here, naming it.
+    """
+    value = raw
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"box target is not JSON: {_short(raw)}") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"box target must be a mapping with keys {list(BOX_TARGET_KEYS)}, got {_short(raw)}")
+    missing = [k for k in BOX_TARGET_KEYS if k not in value]
+    if missing:
+        raise ValueError(f"box target lacks {missing}: {_short(raw)}")
+    return {k: _plain(value[k]) for k in BOX_TARGET_KEYS}
+
+
+def _plain(value: Any) -> Any:
+    """Nested lists of Python values (parquet rows carry lists as numpy arrays)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return value
+    return [_plain(v) for v in value]
 
 
 def _is_number(value: Any) -> bool:

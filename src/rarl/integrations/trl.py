@@ -11,6 +11,15 @@ rows it scored in the call.
     from rarl.integrations.trl import make_trl_reward
     trainer = GRPOTrainer(..., reward_funcs=[make_trl_reward(delta=5.0, value_range=(0, 116))])
 
+Vision-R1's localization reward reads one column (`target` by default) holding the `vision-r1` recipe's
+`target(sample)` per row (a dict, or its JSON string: boxes in the pixels of the frame the model sees, their
+labels, the prompt's categories and the frame's width and height). With `step_fraction`, the thresholds
+switch as TRL's `trainer_state.global_step / max_steps` passes it (progressive rule refinement):
+
+    from rarl.integrations.trl import make_trl_localization_reward
+    rows = [{"prompt": ..., "image": ..., "target": json.dumps(recipe.target(s))} for s in samples]
+    trainer = GRPOTrainer(..., reward_funcs=[make_trl_localization_reward(step_fraction=1.0)])
+
 Completions may be plain text or conversational (`[{"role": "assistant", "content": ...}]`, where content is
 a string or a list of `{"type": "text", "text": ...}` parts). A row whose labels are None gets None, which
 TRL reads as "this reward does not apply" (mixed-task datasets).
@@ -18,11 +27,12 @@ TRL reads as "this reward does not apply" (mixed-task datasets).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from rarl.integrations._labels import coerce_labels
-from rarl.rewards.base import RewardFunction
+from rarl.integrations._labels import coerce_box_target, coerce_labels
+from rarl.rewards.base import RewardFunction, RewardResult
+from rarl.rewards.localization_batch import LocalizationBatchReward, build_localization_reward
 from rarl.rewards.ranking_aware import RankingAwareReward
 
 TRL_BOOKKEEPING_ARGUMENTS = frozenset(
@@ -35,18 +45,24 @@ class TRLRewardAdapter:
     """A reward recipe wrapped in TRL's reward-function signature.
 
     Args:
-        reward: any `RewardFunction` whose target is a list of labels.
-        labels_column: dataset column holding each row's labels (list of numbers or JSON string).
+        reward: any `RewardFunction` whose target is what `coerce` makes of a column value.
+        labels_column: dataset column holding each row's ground truth.
         name: the `__name__` TRL logs the reward under.
+        coerce: column value -> the reward's target (default: labels, a list of numbers or a JSON string).
     """
 
     def __init__(
-        self, reward: RewardFunction[Any], labels_column: str = "labels", name: str = "rarl"
+        self,
+        reward: RewardFunction[Any],
+        labels_column: str = "labels",
+        name: str = "rarl",
+        coerce: Callable[[Any], Any] = coerce_labels,
     ) -> None:
         if not labels_column:
             raise ValueError("labels_column must be a non-empty column name")
         self.reward = reward
         self.labels_column = labels_column
+        self.coerce = coerce
         self.__name__ = name
 
     def __repr__(self) -> str:
@@ -84,7 +100,9 @@ class TRLRewardAdapter:
             if raw_labels is None:
                 rewards.append(None)
                 continue
-            result = self.reward.score(completion_text(completion), coerce_labels(raw_labels))
+            result = self._score(
+                completion_text(completion), self.coerce(raw_labels), kwargs.get("trainer_state")
+            )
             rewards.append(float(result.total))
             if log_metric is not None:
                 for component, value in result.as_dict().items():
@@ -95,6 +113,40 @@ class TRLRewardAdapter:
             for component, total in sums.items():
                 log_metric(f"{self.__name__}/{component}", total / counts[component])
         return rewards
+
+    def _score(self, text: str, target: Any, trainer_state: Any) -> RewardResult:
+        """Score one completion (subclasses may read TRL's `trainer_state`)."""
+        return self.reward.score(text, target)
+
+
+class TRLLocalizationReward(TRLRewardAdapter):
+    """Vision-R1's localization reward for TRL: thresholds follow the run's progress in `trainer_state`."""
+
+    reward: LocalizationBatchReward  # type: ignore[assignment]
+
+    def _score(self, text: str, target: Any, trainer_state: Any) -> RewardResult:
+        return self.reward.score_one(text, target, training_progress(trainer_state))
+
+
+def training_progress(trainer_state: Any) -> float:
+    """Fraction of the run done from TRL's `TrainerState` (`global_step / max_steps`); 0 when unknown."""
+    step = getattr(trainer_state, "global_step", None)
+    total = getattr(trainer_state, "max_steps", None)
+    if not isinstance(step, int) or not isinstance(total, int) or total <= 0:
+        return 0.0
+    return min(1.0, max(0.0, step / total))
+
+
+def make_trl_localization_reward(
+    *, target_column: str = "target", name: str = "vision-r1", **settings: Any
+) -> TRLLocalizationReward:
+    """Vision-R1's reward (`reward.name: vision-r1` with `settings`, e.g. `step_fraction`, `matcher`,
+    `overlap`, `weights`) as a TRL reward function reading each row's box target from `target_column`.
+
+    Bad settings raise a one-line ConfigError naming them, as in a rarl config.
+    """
+    reward = build_localization_reward(settings)
+    return TRLLocalizationReward(reward, labels_column=target_column, name=name, coerce=coerce_box_target)  # type: ignore[arg-type]
 
 
 def make_trl_reward(

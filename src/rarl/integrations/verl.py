@@ -9,19 +9,28 @@ is collected as an extra metric. Point verl at this module:
 
 Settings come, by priority, from the row's `extra_info` (`delta`, `weights`, `value_range`), then from
 keyword arguments (verl's `custom_reward_function.reward_kwargs`), then from the defaults below.
+
+Vision-R1's localization reward is `custom_reward_function.name=compute_localization_score`: the row's
+`ground_truth` is the `vision-r1` recipe's `target(sample)` (a dict or its JSON string), the reward settings
+(`xi0`, `step_fraction`, `matcher`, `overlap`, `weights`, ...) come from `reward_kwargs`, and
+`extra_info["progress"]` (the fraction of the run done, when the row carries it) drives `step_fraction`.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rarl.integrations._labels import coerce_labels
+from rarl.integrations._labels import coerce_box_target, coerce_labels
+from rarl.rewards.localization_batch import LocalizationBatchReward, build_localization_reward
 from rarl.rewards.ranking_aware import RankingAwareReward
 
 DEFAULT_DELTA = 5.0
 DEFAULT_WEIGHTS = (1.0, 1.0, 1.0)
+VERL_BOOKKEEPING_ARGUMENTS = frozenset({"sandbox_fusion_url", "concurrent_semaphore", "memory_limit_mb"})
+"""Keyword arguments some verl versions pass to every custom reward function, whatever its settings."""
 
 
 def compute_score(
@@ -82,3 +91,29 @@ def _reward(
     if weights is None:
         raise ValueError("weights must be three numbers, got None")
     return RankingAwareReward(delta=delta, weights=weights, value_range=value_range)
+
+
+def compute_localization_score(
+    data_source: str | None,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    **settings: Any,
+) -> dict[str, float]:
+    """Vision-R1 reward of one response, as `{"score": total, "format": ..., "recall": ..., "precision": ...}`.
+
+    `settings` are the `vision-r1` reward's (a bad one raises a one-line ConfigError naming it); the
+    keyword arguments verl adds for its own sandbox reward (`VERL_BOOKKEEPING_ARGUMENTS`) are ignored.
+    """
+    settings = {k: v for k, v in settings.items() if k not in VERL_BOOKKEEPING_ARGUMENTS}
+    info = extra_info if isinstance(extra_info, Mapping) else {}
+    progress = _as_float(info.get("progress", 0.0), "extra_info['progress']")
+    reward = _localization_reward(json.dumps(settings, sort_keys=True))
+    result = reward.score_one(solution_str, coerce_box_target(ground_truth), progress).as_dict()
+    total = result.pop("total")
+    return {"score": total, **result}
+
+
+@functools.lru_cache(maxsize=64)
+def _localization_reward(settings_json: str) -> LocalizationBatchReward:
+    return build_localization_reward(json.loads(settings_json))

@@ -2,12 +2,13 @@
 
 - `parse_answer` / `ParsedAnswer`: the one parser of `<think>...</think><answer>[...]</answer>` outputs.
 - `localization_reward` / `LocalizationBreakdown` (+ `parse_boxes`, `staged_thresholds`, `scale_boxes`,
-  `resized_frame`): Vision-R1's localization reward (`rarl.rewards.localization`).
+  `resized_frame`): Vision-R1's localization reward (`rarl.rewards.localization`), and its batch form
+  `LocalizationBatchReward` ("vision-r1": the staged thresholds of progressive rule refinement).
 - `RankingAwareReward` / `RewardBreakdown`: RARL's reward (paper Sec. 3.1); the readings of the paper it
   implements are listed in `rarl.rewards.ranking_aware`.
 - `QualityScoreReward`: Refine-IQA's stage-2 batch reward ("refine-iqa-score": answer, format and the
   probability-difference term through the policy scorer).
-- `REWARDS` / `get_reward` / `register_reward`: rewards by name ("rarl", "refine-iqa-score", ...).
+- `REWARDS` / `get_reward` / `register_reward`: rewards by name ("rarl", "vision-r1", "refine-iqa-score").
 - `RewardFunction` / `RewardResult`: the protocol every reward recipe follows.
 """
 
@@ -20,6 +21,7 @@ from rarl.rewards.localization import (
     scale_boxes,
     staged_thresholds,
 )
+from rarl.rewards.localization_batch import LocalizationBatchReward
 from rarl.rewards.parsing import MAX_ANSWER_CHARS, ParsedAnswer, parse_answer
 from rarl.rewards.probability_difference import QualityScoreReward
 from rarl.rewards.ranking_aware import RankingAwareReward, RewardBreakdown
@@ -28,6 +30,7 @@ from rarl.rewards.registry import REWARDS, get_reward, register_reward
 __all__ = [
     "MAX_ANSWER_CHARS",
     "REWARDS",
+    "LocalizationBatchReward",
     "LocalizationBreakdown",
     "ParsedAnswer",
     "QualityScoreReward",

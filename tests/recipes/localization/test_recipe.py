@@ -17,13 +17,13 @@ from rarl.recipes import get_recipe
 from rarl.recipes.localization import LocalizationRecipe
 from rarl.recipes.localization.data import LocalizationSample
 from rarl.recipes.localization.prompts import round_box
-from rarl.recipes.localization.reward import (
+from rarl.rewards.batch import PerCompletionReward, RewardInputs, build_reward
+from rarl.rewards.localization import localization_reward
+from rarl.rewards.localization_batch import (
     LocalizationBatchReward,
     build_localization_reward,
     processor_budget,
 )
-from rarl.rewards.batch import PerCompletionReward, RewardInputs, build_reward
-from rarl.rewards.localization import localization_reward
 from rarl.train.config import TrainConfig
 from rarl.utils.config import ConfigError, load_config
 
@@ -264,5 +264,5 @@ def test_configs_load():
 
 def test_recipe_builds_the_batch_reward_and_plugin_path_works():
     assert isinstance(LocalizationRecipe().reward("vision-r1", {}, ""), LocalizationBatchReward)
-    plugin = build_reward("rarl.recipes.localization.reward:LocalizationBatchReward", {"step_fraction": 0.5})
+    plugin = build_reward("rarl.rewards.localization_batch:LocalizationBatchReward", {"step_fraction": 0.5})
     assert isinstance(plugin, LocalizationBatchReward) and not isinstance(plugin, PerCompletionReward)

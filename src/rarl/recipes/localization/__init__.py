@@ -26,7 +26,7 @@ During training the batch reward checks the policy's processor budget against ev
 stops with a ConfigError when they disagree (e.g. the tiny model's 56x56 budget against a 112x112 task): set
 `model.min_pixels` / `model.max_pixels` to the task's values, or prepare the data with the model's budget.
 
-Reward settings (`reward.kwargs`, each stage's `reward_kwargs`): see `rarl.recipes.localization.reward`
+Reward settings (`reward.kwargs`, each stage's `reward_kwargs`): see `rarl.rewards.localization_batch`
 (`xi0`/`xi1`/`xi2` or `step_fraction`, `matcher`, `overlap`, `precision_over`, `differentiation`, `weights`,
 `count_weight`).
 """
@@ -39,8 +39,8 @@ from typing import Any
 
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.localization.data import RECIPE_NAME, LocalizationSample
-from rarl.recipes.localization.reward import LocalizationBatchReward
 from rarl.rewards.batch import BatchReward, build_reward
+from rarl.rewards.localization_batch import LocalizationBatchReward
 from rarl.utils.config import ConfigError
 
 __all__ = ["LocalizationBatchReward", "LocalizationRecipe", "LocalizationSample"]
@@ -104,10 +104,6 @@ class LocalizationRecipe(RecipeBase):
 
     def reward(self, name: str, settings: Mapping[str, Any], manifest: str) -> BatchReward:
         """`LocalizationBatchReward` for `vision-r1`; any other registered or plug-in reward by name."""
-        from rarl.recipes.localization.reward import REWARD_NAME, build_localization_reward
-
-        if name == REWARD_NAME:
-            return build_localization_reward(settings)
         if name == "rarl":
             raise ConfigError(
                 "reward 'rarl' scores ordinal answers, not boxes: set reward.name: vision-r1 for this recipe"
@@ -135,15 +131,26 @@ class LocalizationRecipe(RecipeBase):
         settings: Any = None,
     ) -> str:
         """results.json, report.md (the paper's Table 1/4 layout) and example pictures; returns the table."""
+        from rich.console import Console
+        from rich.markdown import Markdown
+
         from rarl.recipes.localization.evaluation import write_localization_report
 
-        return write_localization_report(out, results, title=title, curves=curves)
+        table = write_localization_report(out, results, title=title, curves=curves)
+        Console().print(Markdown(table))
+        return table
 
     def ablations(self) -> Any:
         """The recipe's ablation plan (Tables 3, 4 and 5) for `rarl ablate`."""
         from rarl.recipes.localization.ablations import ABLATIONS
 
         return ABLATIONS
+
+    def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
+        """The CPU demo: tiny Qwen2.5-VL, synthetic shapes, base vs SFT vs Vision-R1 (COCO-style table)."""
+        from rarl.recipes.localization.demo import run_demo
+
+        return run_demo(out, size=size, seed=seed)
 
     def corpus(self, manifest: str, split: str = "train", limit: int = 400) -> list[str]:
         """Prompts and reference answers of up to `limit` samples: text for the tiny model's tokenizer."""

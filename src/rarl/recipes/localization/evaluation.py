@@ -54,6 +54,7 @@ __all__ = [
     "DETECTION_METRICS",
     "MAX_CI_RESAMPLES",
     "coco_metrics",
+    "draw_prediction_file",
     "draw_predictions",
     "evaluate_localization",
     "read_predictions",
@@ -278,7 +279,7 @@ def _rate(flags: Sequence[bool]) -> float | None:
 
 def _seen_frame_fn(policy: Any) -> Callable[[Any], tuple[int, int]]:
     """sample -> the frame the policy's processor shows the sample's frame-sized image in."""
-    from rarl.recipes.localization.reward import processor_budget, seen_frame
+    from rarl.rewards.localization_batch import processor_budget, seen_frame
 
     budget = processor_budget(getattr(policy, "processor", None))
     warned: set[tuple[int, int]] = set()
@@ -530,9 +531,12 @@ def _safe(name: str) -> str:
 
 
 def draw_examples(
-    out: Path, rows: Sequence[Mapping[str, Any]], per_model: int = EXAMPLES_PER_MODEL
+    out: Path,
+    rows: Sequence[Mapping[str, Any]],
+    per_model: int = EXAMPLES_PER_MODEL,
+    folder: str = "examples",
 ) -> list[Path]:
-    """Pictures of the first `per_model` predictions of each model under `out/examples/<model>/`."""
+    """Pictures of the first `per_model` predictions of each model under `out/<folder>/<model>/`."""
     done: dict[str, int] = {}
     paths = []
     for row in rows:
@@ -540,7 +544,7 @@ def draw_examples(
         if done.get(model, 0) >= per_model or not os.path.isfile(str(row.get("image", ""))):
             continue
         done[model] = done.get(model, 0) + 1
-        path = out / "examples" / _safe(model) / f"{_safe(str(row['sample_id']))}.png"
+        path = out / folder / _safe(model) / f"{_safe(str(row['sample_id']))}.png"
         paths.append(
             draw_predictions(
                 row["image"],
@@ -552,6 +556,55 @@ def draw_examples(
             )
         )
     return paths
+
+
+def draw_prediction_file(
+    source: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    model: str | None = None,
+    limit: int = 16,
+    sample_ids: Sequence[str] = (),
+) -> tuple[list[Path], int]:
+    """Draw the rows of an evaluation's predictions.jsonl (or of the folder holding it) as PNGs.
+
+    Pictures go to `out/<model>/<sample_id>.png` (default `<folder>/pictures`); at most `limit` per model,
+    only `model` and `sample_ids` when given. Returns (paths, rows skipped because their image is gone).
+    Raises DataError naming the file when it is missing or holds no localization predictions.
+    """
+    from rarl.data.errors import DataError
+    from rarl.utils.io import read_jsonl
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "predictions.jsonl"
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (point at an evaluation folder or its predictions.jsonl)")
+    try:
+        rows = read_jsonl(path)
+    except ValueError as e:
+        raise DataError(f"{path}: not a JSON-lines file ({e})") from None
+    if not any(isinstance(r, Mapping) and "pred_boxes" in r and "gt_boxes" in r for r in rows):
+        raise DataError(
+            f"{path}: no box predictions in it (was it written by `rarl eval --recipe vision-r1`?)"
+        )
+    wanted = {str(i) for i in sample_ids}
+    chosen = [
+        r
+        for r in rows
+        if isinstance(r, Mapping)
+        and "pred_boxes" in r
+        and (model is None or str(r.get("model")) == model)
+        and (not wanted or str(r.get("sample_id")) in wanted)
+    ]
+    if not chosen:
+        models = sorted({str(r.get("model")) for r in rows if isinstance(r, Mapping)})
+        raise DataError(
+            f"{path}: no rows for model {model!r} / sample ids {sorted(wanted)}; models: {models}"
+        )
+    missing = sum(1 for r in chosen if not os.path.isfile(str(r.get("image", ""))))
+    target = Path(out) if out is not None else path.parent / "pictures"
+    return draw_examples(target, chosen, per_model=limit, folder=""), missing
 
 
 def write_localization_report(

@@ -29,9 +29,9 @@ Logged components (`reward/<name>`): format, recall, precision, count, num_predi
 true_positives, xi0. A target that cannot be scored (a recipe bug) scores 0 in every component and is
 counted in `errors`, as `PerCompletionReward` does; no completion string can make the reward raise.
 
-Name: the recipe builds this reward for `reward.name: vision-r1`. It is not put in the global registry
-(`rarl.rewards.REWARDS`) from here: outside the recipe it is reachable as the plug-in
-`rarl.recipes.localization.reward:LocalizationBatchReward`.
+Name: registered as `reward.name: vision-r1` (`rarl.rewards.REWARDS`), which is what the `vision-r1`
+recipe builds. TRL and verl reach the same scoring through `rarl.integrations` (`make_trl_localization_reward`,
+`compute_localization_score`).
 
 Frame guard: when the trainer passes a scorer (it always does), the reward checks once per frame size
 that the policy's image processor keeps the recipe's frame as it is (its pixel budget contains the frame);
@@ -48,7 +48,7 @@ from typing import Any
 
 import torch
 
-from rarl.rewards.batch import RewardInputs, RewardOutput
+from rarl.rewards.batch import RewardInputs, RewardOutput, build_reward
 from rarl.rewards.localization import (
     BEGINNER_THRESHOLDS,
     LocalizationBreakdown,
@@ -56,6 +56,7 @@ from rarl.rewards.localization import (
     resized_frame,
     staged_thresholds,
 )
+from rarl.rewards.registry import register_reward
 from rarl.utils.config import ConfigError
 
 log = logging.getLogger("rarl")
@@ -85,13 +86,9 @@ COMPONENTS = (
 
 def build_localization_reward(settings: Mapping[str, Any] | None = None) -> LocalizationBatchReward:
     """The reward from config settings; a bad setting is a one-line ConfigError naming it."""
-    settings = dict(settings or {})
-    try:
-        return LocalizationBatchReward(**settings)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"reward {REWARD_NAME!r} with {settings}: {e}") from None
+    reward = build_reward(REWARD_NAME, settings)
+    assert isinstance(reward, LocalizationBatchReward)
+    return reward
 
 
 def processor_budget(processor: Any) -> tuple[int, int, int] | None:
@@ -116,6 +113,7 @@ def seen_frame(frame: Sequence[int], budget: tuple[int, int, int]) -> tuple[int,
     return resized_frame(int(frame[0]), int(frame[1]), lo, hi, factor)
 
 
+@register_reward(REWARD_NAME)
 class LocalizationBatchReward:
     """Vision-R1's criterion-driven reward over a batch (see the module docstring for the settings)."""
 

@@ -1,0 +1,38 @@
+"""`rarl demo --recipe vision-r1` at toy size: every phase runs and the COCO-style table holds three rows."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from rarl.recipes.localization.demo import SCALES, run_demo
+from rarl.train.metrics_log import read_metrics
+
+
+def test_demo_smoke_runs_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    summary = run_demo(out, size="smoke", seed=0)
+    results = summary["results"]
+    assert list(results) == ["Tiny-VL base", "+ SFT", "+ Vision-R1"]
+    for r in results.values():
+        assert r["n_detection"] + r["n_grounding"] > 0
+        assert 0.0 <= r["failure_rate"] <= 1.0
+        for metric in ("mAP", "AP50", "AP75", "AR100"):
+            value = r[metric]
+            assert value is None or 0.0 <= value <= 1.0, (metric, value)
+    report = out / "report"
+    table = (report / "report.md").read_text()
+    assert "+ Vision-R1" in table and "AP50" in table
+    assert json.loads((report / "results.json").read_text()).keys() == results.keys()
+    with Image.open(report / "training_curves.png") as im:
+        assert im.size[0] > 100
+    # the model sees the task's frame: the tiny processor's budget is the synthetic image's area
+    pre = json.loads((out / "tiny-model" / "preprocessor_config.json").read_text())
+    side = SCALES["smoke"].image_size
+    assert side * side in (pre.get("min_pixels"), pre.get("size", {}).get("shortest_edge"))
+    # equal budgets: SFT steps x batch == GRPO steps x prompts per step
+    assert (
+        f"steps: {len(read_metrics(out / 'vision-r1' / 'metrics.jsonl'))}"
+        in (out / "sft" / "config.yaml").read_text()
+    )
