@@ -91,4 +91,4 @@ def test_verl_matches_trl_and_reads_numpy_rows():
 def test_empty_answer_on_a_negative_sample():
     negative = {**TARGET, "boxes": [], "labels": []}
     assert compute_localization_score("coco", "[]", negative)["score"] == pytest.approx(3.0)
-    assert compute_localization_score("coco", "[]", TARGET)["score"] == pytest.approx(1.0)  # format only
+    assert compute_localization_score("coco", "[]", TARGET)["score"] == 0.0  # nothing found: nothing earned

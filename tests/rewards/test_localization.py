@@ -330,8 +330,8 @@ def test_empty_answer_positive_and_negative_samples():
     # Negative sample answered with an empty list: full marks.
     assert components(score("[]", [])) == (1.0, 1.0, 1.0, 3.0)
     assert components(score("```json\n[]\n```", [])) == (1.0, 1.0, 1.0, 3.0)
-    # Positive sample answered with an empty list: only the format reward.
-    assert components(score("[]", [[0, 0, 10, 10]])) == (1.0, 0.0, 0.0, 1.0)
+    # Positive sample answered with an empty list: nothing, not even the format reward.
+    assert components(score("[]", [[0, 0, 10, 10]])) == (0.0, 0.0, 0.0, 0.0)
     # Negative sample with boxes: recall 0 and precision 0 (documented choice), never full marks.
     b = score(answer(([0, 0, 10, 10], "cat")), [])
     assert components(b) == (1.0, 0.0, 0.0, 1.0)

@@ -46,7 +46,9 @@ Where the paper is silent or ambiguous, these are the readings this module imple
 - Differentiation (Eq. 8). f(x) = 1 if x >= xi2, 0 if x < xi1, else x. With `differentiation=False`, recall
   is TP / G and each true positive contributes its overlap as it is (Eq. 5-6 only).
 - Empty answers and negative samples. An empty list with no ground truth (a negative sample answered
-  correctly) gets recall 1 and precision 1; an empty list against ground truth gets 0 and 0. Predictions on
+  correctly) gets full marks (format, recall and precision 1); an empty list against ground truth gets 0 in
+  every component, format included: otherwise declining to look would earn the format third of the reward
+  on every image, a policy a weak model collapses into (the CPU demo did, before this rule). Predictions on
   a negative sample get recall 0 and precision 0: there is nothing to recall, every prediction is a false
   positive, and such an answer must not approach the full marks of the correct empty answer (a vacuous
   recall of 1 would still pay it two thirds of them).
@@ -487,8 +489,9 @@ def localization_reward(
 
     n_matched = n_tp = 0
     if n_pred == 0:
-        # An empty answer is right exactly when there is nothing to find.
+        # An empty answer is right exactly when there is nothing to find, and earns nothing otherwise.
         recall = precision = 1.0 if n_gt == 0 else 0.0
+        fmt = min(fmt, recall)
     elif n_gt == 0 or not valid:
         # Boxes on a negative sample, or nothing usable: no true positive can exist.
         recall = precision = 0.0

@@ -213,7 +213,7 @@ def test_frame_guard_stops_a_mismatched_run(tiny_model, tmp_path):
         tmp_path, size=(56, 56), box=(5.0, 5.0, 20.0, 20.0), min_pixels=56 * 56, max_pixels=56 * 56
     )
     out = reward(RewardInputs([fits], [LocalizationRecipe().target(fits)], ["[]"], scorer=scorer))
-    assert out.totals.tolist() == [1.0]  # format only: the empty answer misses the box
+    assert out.totals.tolist() == [0.0]  # scored (no guard error): the empty answer misses the box
 
 
 def test_ablation_plan_transforms_configs():
