@@ -13,6 +13,13 @@ output gives the measured fraction): a worst case per step; a trained model's ro
     python benchmarks/step.py --threads 1
     python benchmarks/step.py --threads 1 --sizes 1 8 --steps 2 --prompts 4 --max-new-tokens 32
 
+Shared image features (`model.share_image_features`, on by default): `--image-features both` runs every
+size twice back to back, with each distinct image encoded once per step (shared) and with every rollout row
+encoding its own copy (plain, the earlier path), checks that the first step's rollouts and losses agree, and
+prints the ratio shared/plain per phase.
+
+    python benchmarks/step.py --threads 2 --no-trl --sizes 1 8 --image-size 224 --image-features both
+
 TRL comparison: when `trl` is importable, the same configuration (same model folder, B, G, max new tokens,
 micro-batch, beta, vision tower frozen, the RARL reward via `rarl.integrations.trl.make_trl_reward`) also
 runs through `trl.GRPOTrainer`, and the ratio of seconds per step ours/TRL is printed per size. TRL has no
@@ -39,6 +46,8 @@ from typing import Any
 import torch
 
 PHASES = ("rollout", "score", "mutate", "advantages", "reference", "update", "log")
+CHECKED = ("loss", "kl", "reward/total_mean", "completion_len_mean")
+"""Metrics of the first step compared between the shared and plain image paths."""
 GROUP_SIZE = 8
 
 
@@ -77,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--trl", action=argparse.BooleanOptionalAction, default=True, help="compare with trl.GRPOTrainer"
     )
+    parser.add_argument(
+        "--image-features",
+        choices=["shared", "plain", "both"],
+        default="shared",
+        help="encode each distinct image once per step (shared), per row (plain), or time both",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.prompts < 1 or args.max_new_tokens < 1:
         parser.error("--steps, --prompts and --max-new-tokens must be positive")
@@ -93,6 +108,7 @@ class SizeResult:
     phases: list[dict[str, float]] = field(default_factory=list)  # per step: phase -> seconds
     steps: list[float] = field(default_factory=list)  # seconds per step
     tokens: list[int] = field(default_factory=list)  # completion tokens generated per step
+    first_step: dict[str, float] = field(default_factory=dict)  # the warm-up step's losses and rewards
     truncated: list[float] = field(default_factory=list)  # fraction of rollouts cut at max_new_tokens
 
     def phase_mean(self, name: str) -> float:
@@ -122,7 +138,9 @@ def build_inputs(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     return Path(model), manifest
 
 
-def make_config(model: Path, manifest: Path, out: Path, n_images: int, args: argparse.Namespace) -> Any:
+def make_config(
+    model: Path, manifest: Path, out: Path, n_images: int, args: argparse.Namespace, shared: bool = True
+) -> Any:
     from rarl.train.config import (
         AlgorithmConfig,
         CheckpointConfig,
@@ -144,6 +162,7 @@ def make_config(model: Path, manifest: Path, out: Path, n_images: int, args: arg
             max_pixels=args.max_pixels,
             gradient_checkpointing=args.gradient_checkpointing,
             lora=LoraSettings(r=args.lora, alpha=2 * args.lora) if args.lora else None,
+            share_image_features=shared,
         ),
         data=DataConfig(manifest=str(manifest), sizes=[n_images]),
         rollout=RolloutConfig(num_generations=GROUP_SIZE, max_new_tokens=args.max_new_tokens),
@@ -177,7 +196,9 @@ def _release() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- ours
-def run_ours(model: Path, manifest: Path, tmp: Path, n_images: int, args: argparse.Namespace) -> SizeResult:
+def run_ours(
+    model: Path, manifest: Path, tmp: Path, n_images: int, args: argparse.Namespace, shared: bool = True
+) -> SizeResult:
     """1 warm-up + `--steps` timed `GRPOTrainer.step` calls on one N-image stage."""
     from accelerate import Accelerator
 
@@ -195,7 +216,7 @@ def run_ours(model: Path, manifest: Path, tmp: Path, n_images: int, args: argpar
             self.truncated = float(batch.rollout.truncated.float().mean())
             return batch
 
-    cfg = make_config(model, manifest, tmp / f"ours-n{n_images}", n_images, args)
+    cfg = make_config(model, manifest, tmp / f"ours-n{n_images}-{shared}", n_images, args, shared)
     accelerator = Accelerator(cpu=args.device == "cpu")
     trainer = CountingTrainer(cfg, accelerator=accelerator)
     stage = cfg.stages[0]
@@ -208,6 +229,7 @@ def run_ours(model: Path, manifest: Path, tmp: Path, n_images: int, args: argpar
         _sync(accelerator.device)
         wall = time.perf_counter() - start
         if i == 0:
+            result.first_step = {k: float(v) for k, v in metrics.items() if k in CHECKED}
             continue  # warm-up
         result.phases.append({p: float(metrics.get(f"time/{p}", 0.0)) for p in PHASES})
         result.steps.append(wall)  # the phases plus the few microseconds between them
@@ -398,6 +420,25 @@ def print_comparison(ours: list[SizeResult], theirs: list[SizeResult]) -> None:
         )
 
 
+def print_sharing(shared: list[SizeResult], plain: list[SizeResult]) -> None:
+    print("\nshared image features vs plain (each rollout row encodes its images), same seeds, back to back:")
+    print(f"{'images':>6} {'shared s':>8} {'plain s':>8} {'ratio':>6}" + "".join(f" {p:>10}" for p in PHASES))
+    for a, b in zip(shared, plain, strict=True):
+        line = f"{a.n_images:>6} {statistics.mean(a.steps):>8.2f} {statistics.mean(b.steps):>8.2f} "
+        line += f"{statistics.mean(a.steps) / statistics.mean(b.steps):>6.2f}"
+        for p in PHASES:
+            pa, pb = a.phase_mean(p), b.phase_mean(p)
+            line += f" {pa / pb if pb > 1e-4 else float('nan'):>10.2f}"
+        print(line)
+    print("first step (shared | plain), which must agree to float tolerance:")
+    for a, b in zip(shared, plain, strict=True):
+        pairs = ", ".join(
+            f"{k} {a.first_step.get(k, float('nan')):.6g} | {b.first_step.get(k, float('nan')):.6g}"
+            for k in CHECKED
+        )
+        print(f"  {a.n_images} image(s): {pairs}")
+
+
 # ---------------------------------------------------------------------------------------------- main
 def run(args: argparse.Namespace) -> None:
     import transformers
@@ -421,10 +462,13 @@ def run(args: argparse.Namespace) -> None:
             f"threads {torch.get_num_threads()}; synthetic {args.image_size}x{args.image_size} images"
         )
         skipped = "--no-trl" if not args.trl else trl_unavailable_reason()
-        ours, theirs, trl_error = [], [], None
+        ours, theirs, plain, trl_error = [], [], [], None
         for n in args.sizes:  # ours and TRL back to back per size: both see the same machine load
             seed_everything(0)
-            ours.append(run_ours(model, manifest, tmp, n, args))
+            ours.append(run_ours(model, manifest, tmp, n, args, shared=args.image_features != "plain"))
+            if args.image_features == "both":
+                seed_everything(0)
+                plain.append(run_ours(model, manifest, tmp, n, args, shared=False))
             if skipped is None and trl_error is None:
                 seed_everything(0)
                 try:
@@ -432,6 +476,8 @@ def run(args: argparse.Namespace) -> None:
                 except Exception as e:  # say precisely why TRL could not run; keep our figures
                     trl_error = f"GRPOTrainer failed on {n}-image prompts with {type(e).__name__}: {e}"
         print_ours(ours, args)
+        if plain:
+            print_sharing(ours, plain)
 
         if skipped is not None:
             print(f"\nTRL comparison skipped: {skipped}.")

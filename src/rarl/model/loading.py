@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
 
+from rarl.model.image_features import install_shared_image_features, shared_image_features
 from rarl.model.lora_settings import LoraSettings
 from rarl.model.processor import load_processor, set_pixel_budget
 from rarl.model.special_tokens import SpecialTokens
@@ -118,6 +119,8 @@ def make_reference(policy: Policy) -> nn.Module:
     ref = copy.deepcopy(policy.model)
     ref.requires_grad_(False)
     ref.eval()
+    if shared_image_features(policy.model) is not None:
+        install_shared_image_features(ref)  # its own cache (the copy's would alias the policy's entries)
     if hasattr(ref, "activation_checkpointing_disable"):  # transformers >= 5 name
         ref.activation_checkpointing_disable()
     elif hasattr(ref, "gradient_checkpointing_disable"):
@@ -183,6 +186,7 @@ def load_policy(
     min_pixels: int | None = None,
     max_pixels: int | None = None,
     device: str | torch.device | None = None,
+    share_image_features: bool = True,
 ) -> Policy:
     """Load a Qwen2.5-VL policy.
 
@@ -195,6 +199,8 @@ def load_policy(
         gradient_checkpointing: recompute activations in the backward pass (non-reentrant).
         min_pixels, max_pixels: image area bounds for the image processor (None keeps the folder's value).
         device: move the model there (None leaves it on CPU).
+        share_image_features: encode each distinct image once per forward pass, and once across passes
+            while the vision tower is frozen (`rarl.model.image_features`; outputs unchanged).
     """
     torch_dtype = resolve_dtype(dtype)
     source = _check_source(name_or_path)
@@ -216,6 +222,8 @@ def load_policy(
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if lora is not None:
         model = _apply_lora(model, lora)
+    if share_image_features:
+        install_shared_image_features(model)
     return Policy(
         model=model, processor=processor, tokenizer=tokenizer, name_or_path=str(name_or_path), lora=lora
     )

@@ -81,6 +81,7 @@ def load_policy_from_config(cfg: ModelConfig, output_dir: str | Path, accelerato
         min_pixels=cfg.min_pixels,
         max_pixels=cfg.max_pixels,
         device=accelerator.device,
+        share_image_features=cfg.share_image_features,
     )
 
 

@@ -58,6 +58,9 @@ class ModelConfig:
     """Image processor pixel budget per image; 8 images per prompt multiply image tokens."""
     lora: LoraSettings | None = None
     """LoRA settings; None trains all (unfrozen) weights."""
+    share_image_features: bool = True
+    """Encode each distinct image once per pass (not once per rollout), and once per step while the vision
+    tower is frozen; outputs are unchanged (`rarl.model.image_features`)."""
 
 
 @dataclass
