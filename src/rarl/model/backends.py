@@ -4,14 +4,10 @@
 the encoded `PromptBatch`, on whatever device the model sits. It works for plain and peft-wrapped models
 and needs nothing beyond the training process itself.
 
-Where a vLLM backend plugs in (GPU users): write a class with the same `generate(policy, prompts,
-settings, conversations=None) -> RolloutBatch` method and register it with `register_backend("vllm", ...)`.
-It would build its `vllm.LLM` once from `policy.name_or_path`, push the current policy weights into it
-before each rollout (merge the LoRA adapters or use vLLM's LoRA support), and sample from `conversations`
-(chat messages holding the PIL images, which vLLM takes as `multi_modal_data`) with
-`SamplingParams(n=G, temperature, top_p, max_tokens, seed)`. Whatever it samples, it must return the
-completion token ids together with the *same* `prompts` rows (`prompts.repeat_interleave(G)`), because the
-log-prob passes run on those tensors; and it must apply `policy.special.suppressed_ids` as banned tokens.
+`VLLMBackend` (`rollout.backend: vllm`, `rarl.model.vllm_backend`, the `vllm` extra) samples with a
+colocated vLLM engine into which the policy's weights are pushed after every optimizer step. Any backend
+must return the completion token ids together with the *same* `prompts` rows (`prompts.repeat_interleave(G)`),
+because the log-prob passes run on those tensors, and must never sample `policy.special.suppressed_ids`.
 """
 
 from __future__ import annotations
@@ -208,7 +204,13 @@ def build_rollout_batch(
     )
 
 
-_REGISTRY: dict[str, Callable[..., RolloutBackend]] = {"hf": HFGenerateBackend}
+def _vllm_backend(**kwargs: Any) -> RolloutBackend:
+    from rarl.model.vllm_backend import VLLMBackend  # imports vllm: only when asked for
+
+    return VLLMBackend(**kwargs)
+
+
+_REGISTRY: dict[str, Callable[..., RolloutBackend]] = {"hf": HFGenerateBackend, "vllm": _vllm_backend}
 
 
 def register_backend(name: str, factory: Callable[..., RolloutBackend]) -> None:
@@ -223,7 +225,7 @@ def available_backends() -> list[str]:
 
 
 def get_backend(name: str = "hf", **kwargs: Any) -> RolloutBackend:
-    """A rollout backend by name ("hf"; others once registered)."""
+    """A rollout backend by name ("hf", "vllm", or any registered)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown rollout backend {name!r}; available: {available_backends()}")
     return _REGISTRY[name](**kwargs)

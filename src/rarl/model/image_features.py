@@ -12,7 +12,8 @@ each image only), so `SharedImageFeatures` replaces the model's `get_image_featu
 - while no parameter of the vision tower requires grad (`freeze_vision`, the default; LoRA on the language
   side only), also keeps the features of the last `capacity` images, so the next pass over the same images
   (generation -> reference -> old -> update, all within a step) does not run the tower at all. The weights
-  of a frozen tower never change, so a kept feature never goes stale.
+  of a frozen tower never change, so a kept feature never goes stale (code that edits a frozen tower's
+  weights by hand must call `clear()`).
 
 Outputs are unchanged up to the floating-point order of the batched matmuls (log-probs within 1e-5 in
 float32; `tests/model/test_image_features.py`). Installed by `load_policy` (and on the reference copy);

@@ -162,4 +162,18 @@ def generate(
     resolved = [to_conversation(item, messages_fn) for item in conversations]
     prompts = _encode(policy, resolved)
     runner = get_backend(backend) if isinstance(backend, str) else backend
-    return runner.generate(policy, prompts, settings, conversations=[messages for messages, _ in resolved])
+    return runner.generate(
+        policy, prompts, settings, conversations=[_with_images(m, im) for m, im in resolved]
+    )
+
+
+def _with_images(messages: Conversation, images: list[Image.Image]) -> Conversation:
+    """The messages with every image part holding its resolved PIL image (so a backend needs nothing else)."""
+    queue = iter(images)
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = [{"type": "image", "image": next(queue)} if _is_image_part(p) else p for p in content]
+        out.append({**message, "content": content})
+    return out

@@ -81,7 +81,10 @@ class RolloutConfig:
     """Sampling of G completions per prompt."""
 
     backend: str = "hf"
-    """Rollout backend by name (`hf` = transformers generate)."""
+    """Rollout backend by name (`hf` = transformers generate; `vllm` = a colocated vLLM engine, the `vllm`
+    extra, into which the weights are pushed after every optimizer step)."""
+    backend_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Settings of the backend (vllm: `gpu_memory_utilization`, `max_model_len`, `sleep`, ...)."""
     num_generations: int = 8
     """Group size G."""
     temperature: float = 1.0

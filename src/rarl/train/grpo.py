@@ -131,7 +131,7 @@ class GRPOTrainer:
         self.model, self.optimizer, self.scheduler = prepare_for_training(
             self.policy.model, cfg.optim, self.total_steps, acc, self._stage_lr_multipliers()
         )
-        self.backend = get_backend(cfg.rollout.backend)
+        self.backend = get_backend(cfg.rollout.backend, **cfg.rollout.backend_kwargs)
         self.scorer = PolicyScorer(
             self.policy,
             self.recipe.messages,
