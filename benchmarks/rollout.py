@@ -13,6 +13,12 @@ with 8 synthetic images each; reports generation tok/s, log-prob pass time and p
     python benchmarks/rollout.py --full-size 3b --device cuda --prompts 64 --images 8 --image-size 224
 
 Full-size defaults: --micro-batch 16 rows per log-prob forward, --gen-batch 128 rows per generate call.
+
+vLLM against HF generate (`--vllm`, needs the vllm extra: `make install-vllm`, then run with
+`.venv-vllm/bin/python`): the same prompts and sampling settings through both backends, repeats interleaved
+(HF, vLLM, HF, vLLM, ...) so both see the same machine load; the engine's build and first call are not timed.
+
+    .venv-vllm/bin/python benchmarks/rollout.py --vllm --images 1 8 --image-size 224 --prompts 4
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-backward", action="store_true", help="skip the log-prob backward timing")
+    parser.add_argument("--vllm", action="store_true", help="also time the vLLM backend (tiny model only)")
     args = parser.parse_args(argv)
     full = args.full_size is not None
     args.prompts = args.prompts or (64 if full else 4)
@@ -106,6 +113,11 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tupl
 
 def tiny_prompts(policy: Policy, n_prompts: int, n_images: int, size: int) -> PromptBatch:
     """Paper Table 1 prompts ("Image i:" <image> ... instruct) with noise images."""
+    return encode_prompts(policy, tiny_conversations(n_prompts, n_images, size))
+
+
+def tiny_conversations(n_prompts: int, n_images: int, size: int) -> list[list[dict]]:
+    """The chat messages of `tiny_prompts` (PIL images inside), deterministic by `n_images`."""
     rng = np.random.default_rng(n_images)
     instruct = INSTRUCT_TEMPLATE.replace("[Rule]", "number of squares").replace("[Value_Range]", "1-9")
     convs = []
@@ -120,7 +132,7 @@ def tiny_prompts(policy: Policy, n_prompts: int, n_images: int, size: int) -> Pr
         content.append({"type": "text", "text": instruct})
         system = {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]}
         convs.append([system, {"role": "user", "content": content}])
-    return encode_prompts(policy, convs)
+    return convs
 
 
 def synthetic_prompts(
@@ -160,10 +172,10 @@ def run(args: argparse.Namespace) -> None:
     else:
         folder = args.model
         if folder is None:
-            with tempfile.TemporaryDirectory(prefix="rarl-tiny-") as tmp:  # loaded into memory, then removed
-                policy = load_policy(
-                    build_tiny_qwen2_5_vl(Path(tmp) / "model", seed=0), dtype=args.dtype, device=device
-                )
+            holder = tempfile.TemporaryDirectory(prefix="rarl-tiny-")  # removed when the run ends
+            policy = load_policy(
+                build_tiny_qwen2_5_vl(Path(holder.name) / "model", seed=0), dtype=args.dtype, device=device
+            )
         else:
             policy = load_policy(folder, dtype=args.dtype, device=device)
         make = tiny_prompts
@@ -211,6 +223,41 @@ def run(args: argparse.Namespace) -> None:
         if device.type == "cuda":
             row += f" {torch.cuda.max_memory_allocated(device) / 2**30:>8.1f}"
         print(row, flush=True)
+    if args.vllm:
+        if args.full_size:
+            raise SystemExit("--vllm runs on the tiny model (a random full-size folder has no tokenizer)")
+        compare_vllm(policy, args)
+
+
+def compare_vllm(policy: Policy, args: argparse.Namespace) -> None:
+    """Interleaved HF / vLLM generation on the same prompts; prints seconds, tok/s and the time ratio."""
+    from rarl.model.vllm_backend import VLLMBackend
+
+    hf = HFGenerateBackend(batch_size=args.gen_batch)
+    vllm = VLLMBackend(gpu_memory_utilization=0.1)
+    settings = SamplingSettings(num_generations=args.generations, max_new_tokens=args.max_new_tokens, seed=0)
+    print(
+        f"\nvLLM vs HF generate, interleaved, median of {args.repeats} (engine build and first call untimed):"
+    )
+    print(f"{'images':>6} {'HF s':>7} {'HF tok/s':>9} {'vLLM s':>7} {'vLLM tok/s':>10} {'vLLM/HF time':>12}")
+    for n_images in args.images:
+        convs = tiny_conversations(args.prompts, n_images, args.image_size)
+        prompts = encode_prompts(policy, convs)
+        vllm.generate(policy, prompts, settings, conversations=convs)  # warm-up: engine build, weight push
+        times: dict[str, list[float]] = {"hf": [], "vllm": []}
+        tokens: dict[str, int] = {}
+        for _ in range(args.repeats):
+            for name, backend in (("hf", hf), ("vllm", vllm)):
+                start = time.perf_counter()
+                batch = backend.generate(policy, prompts, settings, conversations=convs)
+                times[name].append(time.perf_counter() - start)
+                tokens[name] = int(batch.lengths.sum())
+        h, v = statistics.median(times["hf"]), statistics.median(times["vllm"])
+        print(
+            f"{n_images:>6} {h:>7.2f} {tokens['hf'] / h:>9.1f} {v:>7.2f} {tokens['vllm'] / v:>10.1f} {v / h:>12.2f}",
+            flush=True,
+        )
+    vllm.close()
 
 
 if __name__ == "__main__":
