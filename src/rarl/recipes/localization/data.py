@@ -64,7 +64,8 @@ from rarl.data.grouping import allocate
 from rarl.data.manifest import TASK_FILE, relative_path, write_manifest_files
 from rarl.data.prepare import check_out_dir
 from rarl.data.readers.coco import select_categories
-from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers
+from rarl.data.images import load_rgb
+from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers, find_bad_images
 from rarl.rewards.localization import resized_frame, scale_boxes
 from rarl.utils.io import atomic_directory, read_jsonl
 
@@ -172,9 +173,8 @@ class LocalizationSample:
         return scale_boxes(self.boxes, self.image_size, self.frame)
 
     def load_image(self) -> Image.Image:
-        """The original image, RGB."""
-        with Image.open(self.image) as im:
-            return im.convert("RGB")
+        """The original image, upright RGB (`rarl.data.images.load_rgb`)."""
+        return load_rgb(self.image)
 
     def load_images(self) -> list[Image.Image]:
         """[the original image] (the engine's image-part fallback)."""
@@ -909,7 +909,7 @@ def load_localization_manifest(
     """The samples of one split, with absolute image paths and the task's pixel budget.
 
     Raises DataError for a missing folder or split, a line that is not JSON (file:line), a malformed record,
-    or (with `check_files`) a missing image file.
+    or (with `check_files`) an image file that is missing or unusable (`rarl.data.validate.find_bad_images`).
     """
     folder = Path(manifest_dir).expanduser()
     if not folder.is_dir():
@@ -923,9 +923,13 @@ def load_localization_manifest(
     records = _load_jsonl(path, "manifest")
     samples = [_parse_record(rec, task, folder, f"{path}: record {k}") for k, rec in enumerate(records, 1)]
     if check_files:
-        for s in samples:
-            if not os.path.isfile(s.image):
-                raise DataError(f"{path}: sample {s.sample_id}: image file not found: {s.image}")
+        bad = find_bad_images([s.image for s in samples])
+        first = next((s for s in samples if s.image in bad), None)
+        if first is not None:
+            raise DataError(
+                f"{path}: sample {first.sample_id}: {bad[first.image]}: {first.image} ({len(bad)} unusable "
+                f"image file(s) in {path.name}); remove those samples, or re-run `rarl prepare`"
+            )
     return samples
 
 
