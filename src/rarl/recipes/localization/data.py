@@ -61,10 +61,10 @@ from PIL import Image, ImageDraw
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.grouping import allocate
+from rarl.data.images import load_rgb
 from rarl.data.manifest import TASK_FILE, relative_path, write_manifest_files
 from rarl.data.prepare import check_out_dir
 from rarl.data.readers.coco import select_categories
-from rarl.data.images import load_rgb
 from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers, find_bad_images
 from rarl.rewards.localization import resized_frame, scale_boxes
 from rarl.utils.io import atomic_directory, read_jsonl
