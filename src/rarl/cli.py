@@ -27,26 +27,24 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from rarl.data import DataError
-    from rarl.model import ModelLoadError
-    from rarl.train.errors import TrainingAborted
-    from rarl.utils.config import ConfigError
-
-    return (ConfigError, DataError, ModelLoadError, TrainingAborted, FileNotFoundError, NotADirectoryError)
-
-
 def friendly(fn):
-    """Turn expected errors into one red line and exit code 2."""
+    """The error boundary of every command: an expected failure (`rarl.utils.errors.user_message`: the typed
+    errors, and file-system failures such as a full disk) becomes one red line and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except _expected_errors() as e:
-            if os.environ.get("RARL_DEBUG"):
+        except Exception as e:
+            from rarl.utils.errors import user_message
+
+            message = user_message(e)
+            if message is None or os.environ.get("RARL_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {e}", soft_wrap=True)  # one line, however long
+            from rich.text import Text
+
+            line = Text.assemble(("error:", "bold red"), " ", message)  # the message is never read as markup
+            console.print(line, soft_wrap=True, highlight=False)  # one line, however long
             raise typer.Exit(2) from None
 
     return wrapper

@@ -64,10 +64,11 @@ from rarl.data.grouping import allocate
 from rarl.data.images import load_rgb
 from rarl.data.manifest import TASK_FILE, relative_path, write_manifest_files
 from rarl.data.prepare import check_out_dir
-from rarl.data.readers.coco import select_categories
+from rarl.data.readers.coco import annotation_problem, check_coco, select_categories
 from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers, find_bad_images
 from rarl.rewards.localization import resized_frame, scale_boxes
 from rarl.utils.io import atomic_directory, read_jsonl
+from rarl.utils.text import read_text
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -346,7 +347,7 @@ def _load_json(path: Path, what: str) -> Any:
     if not path.is_file():
         raise DataError(f"{what}: file not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path, error=DataError, hint="save it as UTF-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
 
@@ -416,12 +417,7 @@ def read_coco_instances(
     """
     ann_path = Path(root).expanduser().resolve()
     coco = _load_json(ann_path, "coco")
-    if not isinstance(coco, dict) or not all(
-        isinstance(coco.get(k), list) for k in ("images", "annotations")
-    ):
-        raise DataError(f"{ann_path}: not a COCO instances file (needs 'images' and 'annotations' lists)")
-    if not isinstance(coco.get("categories"), list):
-        raise DataError(f"{ann_path}: not a COCO instances file (no 'categories' list)")
+    check_coco(coco, ann_path)
     for key, value in (
         ("max_instances", max_instances),
         ("max_negatives", max_negatives),
@@ -434,10 +430,14 @@ def read_coco_instances(
     img_dir = _coco_images_dir(ann_path, coco, images_dir)
 
     report = ReadReport(strict=strict)
-    images = {img.get("id"): img for img in coco["images"] if isinstance(img, dict) and "id" in img}
+    images = {img["id"]: img for img in coco["images"]}
     boxes: dict[Any, list[tuple[Any, str]]] = defaultdict(list)
     crowd = 0
-    for ann in coco["annotations"]:
+    for k, ann in enumerate(coco["annotations"]):
+        problem = annotation_problem(ann)
+        if problem is not None:
+            report.skip("malformed annotation", f"{ann_path.name} annotations[{k}] {problem}")
+            continue
         if ann.get("category_id") not in selected:
             continue
         if ann.get("image_id") not in images:
