@@ -41,11 +41,38 @@ NO_MODEL = "/nonexistent/model"  # option checks must fail before any model woul
         ("reward.name=bogus", ["unknown reward 'bogus'", "rarl"]),
         ("stages.0.reward_kwargs.weights=[1]", ["weights must be three numbers"]),
         ("checkpoint.every=-1", ["checkpoint.every must be >= 0"]),
+        ("data.sizes=[]", ["data.sizes must be a non-empty list of positive integers"]),
+        ("seed=-1", ["seed must be in 0..4294967295, got -1"]),
+        ("output_dir=", ["output_dir must be a folder path"]),
     ],
 )
 def test_train_options_are_checked_before_the_model(override, fragments, manifest: Path, tmp_path: Path):
     args = [*train_overrides(Path(NO_MODEL), manifest, tmp_path / "run"), override]
     assert_clean_error(invoke("train", "--config", DEMO, *args), *fragments)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["eval", "--model", NO_MODEL, "--data", "DATA", "--sizes", "0"],
+            "--sizes: expected positive integers",
+        ),
+        (
+            ["prepare", "synthetic", "--out", "OUT", "--sizes", "1,x"],
+            "--sizes: expected a comma-separated list",
+        ),
+        (["build-tiny", "--out", "OUT", "--seed", "-1"], "--seed must be in 0..4294967295"),
+        (["demo", "--out", "OUT", "--size", "huge"], "--size: unknown demo size 'huge'"),
+        (["train", "--config", str(DEMO), "--stop-at-step", "0"], "--stop-at-step must be >= 1"),
+        (["ablate", "--config", str(DEMO), "--out", "OUT", "--eval-max-samples", "0"], "--eval-max-samples"),
+    ],
+)
+def test_command_options(args: list[str], fragment: str, manifest: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    args = [str(manifest) if a == "DATA" else str(out) if a == "OUT" else a for a in args]
+    assert_clean_error(invoke(*args), fragment)
+    assert not out.exists()
 
 
 def test_sft_negative_steps(manifest: Path, tmp_path: Path):
@@ -152,6 +179,8 @@ def _model_copy(tiny_model: Path, folder: Path) -> Path:
         ("truncated weights", ["cannot load the model's weights", "SafetensorError"]),
         ("empty weights", ["cannot load the model's weights", "header too small"]),
         ("no tokenizer", ["cannot load the model's processor and tokenizer"]),
+        ("config.json a list", ["config.json holds a JSON list, not a model config object"]),
+        ("config.json binary", ["config.json is not a text file"]),
     ],
 )
 def test_broken_model_folder(damage, fragments, tiny_model: Path, manifest: Path, tmp_path: Path):
@@ -160,6 +189,10 @@ def test_broken_model_folder(damage, fragments, tiny_model: Path, manifest: Path
         model.mkdir()
         (model / "weights.bin").write_bytes(os.urandom(4096))
         (model / "notes.txt").write_text("hello")
+    elif damage.startswith("config.json"):
+        _model_copy(tiny_model, model)
+        (model / "config.json").unlink()
+        (model / "config.json").write_bytes(b"[]" if "list" in damage else b"\xd3\xff" + os.urandom(300))
     else:
         _model_copy(tiny_model, model)
         weights = model / "model.safetensors"
@@ -266,6 +299,22 @@ def test_prepare_csv_in_windows_ansi(tmp_path: Path):
         + (tmp_path / "m" / "val.jsonl").read_text(encoding="utf-8")
     )
     assert "café.png" in lines and "1.5" in lines
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        ("precision=abc", "csv: precision must be an integer >= 0"),
+        ("delta=-1", "csv: delta must be a number > 0"),
+        ("value_type=decimal", "csv: value_type must be 'int' or 'float'"),
+        ("encoding=klingon", "unknown text encoding 'klingon'"),
+    ],
+)
+def test_prepare_csv_options(option: str, fragment: str, images: list[Path], tmp_path: Path):
+    table = tmp_path / "t.csv"
+    table.write_text("path,label\n" + "".join(f"{p},{k}\n" for k, p in enumerate(images[:4], 1)))
+    result = invoke("prepare", "csv", "--root", table, "-o", "rule=r", "-o", option, "--out", tmp_path / "m")
+    assert_clean_error(result, fragment)
 
 
 def test_binary_config(tmp_path: Path):

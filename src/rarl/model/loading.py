@@ -137,9 +137,16 @@ def _check_source(name_or_path: str | Path) -> str:
         if not config_file.is_file():
             raise ModelLoadError(f"{path} is not a model folder (no config.json)")
         try:
-            model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ModelLoadError(f"{config_file} is not a text file (not UTF-8 JSON)") from None
         except json.JSONDecodeError as err:
             raise ModelLoadError(f"{config_file} is not valid JSON ({err.msg})") from None
+        if not isinstance(config, dict):
+            raise ModelLoadError(
+                f"{config_file} holds a JSON {type(config).__name__}, not a model config object"
+            )
+        model_type = config.get("model_type")
         if model_type != "qwen2_5_vl":
             raise ModelLoadError(
                 f"{path} holds a {model_type!r} model, not Qwen2.5-VL (model_type 'qwen2_5_vl')"

@@ -47,6 +47,25 @@ def _require(ok: bool, key: str, rule: str, value: object) -> None:
         raise ConfigError(f"{key} must be {rule}, got {value!r}")
 
 
+SEED_MAX = 2**32 - 1
+"""Seeds go to numpy and torch, which take 0 .. 2**32 - 1."""
+
+
+def check_seed(seed: int, key: str = "seed") -> None:
+    """`seed` must be in 0 .. 2**32 - 1 (numpy's and torch's range)."""
+    _require(0 <= seed <= SEED_MAX, key, f"in 0..{SEED_MAX}", seed)
+
+
+def _check_run(output_dir: str, seed: int) -> None:
+    _require(
+        bool(output_dir.strip()),
+        "output_dir",
+        "a folder path (empty would be the current folder)",
+        output_dir,
+    )
+    check_seed(seed)
+
+
 def _positive(value: float, key: str) -> None:
     """`value` must be a finite number > 0."""
     _require(math.isfinite(value) and value > 0, key, "a finite number > 0", value)
@@ -93,6 +112,10 @@ class DataConfig:
     sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     """Sample sizes used in training unless a stage narrows them; the recipe says what a size is (for
     `rarl`: images per sample)."""
+
+    def __post_init__(self) -> None:
+        ok = bool(self.sizes) and all(s >= 1 for s in self.sizes)
+        _require(ok, "data.sizes", "a non-empty list of positive integers", self.sizes)
 
 
 @dataclass
@@ -363,6 +386,7 @@ class TrainConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
+        _check_run(self.output_dir, self.seed)
         if self.prompts_per_step < 1:
             raise ConfigError("prompts_per_step must be >= 1")
         if self.micro_batch_size < 1:
@@ -400,6 +424,7 @@ class SFTConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
+        _check_run(self.output_dir, self.seed)
         if self.batch_size < 1 or self.micro_batch_size < 1:
             raise ConfigError("batch_size and micro_batch_size must be >= 1")
         _require(self.steps >= 0, "steps", ">= 0", self.steps)

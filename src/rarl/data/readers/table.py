@@ -105,6 +105,23 @@ def _number(raw: Any, delimiter: str) -> float:
         return math.nan
 
 
+def _check_options(*, rule: Any, value_type: Any, precision: Any, delta: Any, name: Any) -> None:
+    """One-line DataError for a task option of the wrong type or range (they arrive as `-o key=value`)."""
+    if rule is not None and not (isinstance(rule, str) and rule.strip()):
+        raise DataError(f"csv: rule must be non-empty text, got {rule!r}")
+    if not (isinstance(name, str) and name.strip()):
+        raise DataError(f"csv: name must be non-empty text, got {name!r}")
+    if value_type not in (None, "int", "float"):
+        raise DataError(f"csv: value_type must be 'int' or 'float', got {value_type!r}")
+    if precision is not None and (
+        isinstance(precision, bool) or not isinstance(precision, int) or precision < 0
+    ):
+        raise DataError(f"csv: precision must be an integer >= 0 (decimals shown), got {precision!r}")
+    number = isinstance(delta, (int, float)) and not isinstance(delta, bool)
+    if delta is not None and not (number and math.isfinite(delta) and delta > 0):
+        raise DataError(f"csv: delta must be a number > 0, got {delta!r}")
+
+
 def read_table(
     root: str | os.PathLike | None = None,
     *,
@@ -135,6 +152,7 @@ def read_table(
         table_path = Path(root)
     else:
         raise DataError("csv: pass the CSV or JSONL file as root (or a folder as root and file=<name>)")
+    _check_options(rule=rule, value_type=value_type, precision=precision, delta=delta, name=name)
     table = require_file(table_path, "csv")
     base = table.parent if images_dir is None else require_dir(images_dir, "csv")
     if metric not in METRICS:
