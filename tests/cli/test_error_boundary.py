@@ -415,3 +415,17 @@ def test_bugs_keep_their_traceback():
     assert user_message(KeyError("x")) is None
     assert user_message(RuntimeError("shape mismatch")) is None
     assert user_message(OSError("image file is truncated")) is None  # no errno: not the file system's
+
+
+def test_vision_r1_manifest_with_a_truncated_image(tmp_path: Path):
+    data = tmp_path / "shapes"
+    made = invoke("prepare", "synthetic-shapes", "--out", data, "-o", "num_images=12", "-o", "image_size=56")
+    assert made.exit_code == 0, made.output
+    record = json.loads((data / "train.jsonl").read_text().splitlines()[0])
+    image = data / record["image"] if not Path(record["image"]).is_absolute() else Path(record["image"])
+    image.write_bytes(image.read_bytes()[:150])
+    out = tmp_path / "e"
+    result = invoke("eval", "--recipe", "vision-r1", "--model", NO_MODEL, "--data", data, "--split", "train",
+                    "--out", out)  # fmt: skip
+    assert_clean_error(result, "train.jsonl", "unreadable image file", str(image.resolve()))
+    assert not out.exists()
