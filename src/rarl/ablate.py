@@ -69,6 +69,8 @@ def run_ablations(
     from rarl.utils.io import atomic_write_text
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder; choose another folder for the ablation runs")
     base = load_config(TrainConfig, config, overrides)
     recipe = get_recipe(base.recipe)
     if not hasattr(recipe, "ablations"):

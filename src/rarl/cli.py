@@ -27,26 +27,24 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from rarl.data import DataError
-    from rarl.model import ModelLoadError
-    from rarl.train.errors import TrainingAborted
-    from rarl.utils.config import ConfigError
-
-    return (ConfigError, DataError, ModelLoadError, TrainingAborted, FileNotFoundError, NotADirectoryError)
-
-
 def friendly(fn):
-    """Turn expected errors into one red line and exit code 2."""
+    """The error boundary of every command: an expected failure (`rarl.utils.errors.user_message`: the typed
+    errors, and file-system failures such as a full disk) becomes one red line and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except _expected_errors() as e:
-            if os.environ.get("RARL_DEBUG"):
+        except Exception as e:
+            from rarl.utils.errors import user_message
+
+            message = user_message(e)
+            if message is None or os.environ.get("RARL_DEBUG"):
                 raise
-            console.print(f"[bold red]error:[/] {e}", soft_wrap=True)  # one line, however long
+            from rich.text import Text
+
+            line = Text.assemble(("error:", "bold red"), " ", message)  # the message is never read as markup
+            console.print(line, soft_wrap=True, highlight=False)  # one line, however long
             raise typer.Exit(2) from None
 
     return wrapper
@@ -80,14 +78,22 @@ def quiet_third_party(verbose: bool = False) -> None:
         pass
 
 
-def _int_list(text: str) -> list[int]:
+def _int_list(text: str, option: str = "--sizes") -> list[int]:
+    from rarl.utils.config import ConfigError
+
     try:
         values = [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError:
-        raise typer.BadParameter(f"expected a comma-separated list of integers, got {text!r}") from None
+        raise ConfigError(f"{option}: expected a comma-separated list of integers, got {text!r}") from None
     if not values or any(v < 1 for v in values):
-        raise typer.BadParameter(f"expected positive integers, got {text!r}")
+        raise ConfigError(f"{option}: expected positive integers, got {text!r}")
     return values
+
+
+def _check_seed(seed: int) -> None:
+    from rarl.train.config import check_seed
+
+    check_seed(seed, "--seed")
 
 
 @app.callback()
@@ -131,6 +137,7 @@ def prepare(
     from rarl.recipes.localization.data import LOCALIZATION_SOURCES, prepare_localization
     from rarl.utils.config import parse_override
 
+    _check_seed(seed)
     options = {}
     for item in option or []:
         path, value = parse_override(item)
@@ -154,6 +161,7 @@ def build_tiny(
     """Build the offline tiny Qwen2.5-VL (tokenizer, processor, random weights) as a model folder."""
     from rarl.model.tiny import build_tiny_qwen2_5_vl
 
+    _check_seed(seed)
     path = build_tiny_qwen2_5_vl(out, seed=seed)
     console.print(f"tiny Qwen2.5-VL written to [bold]{path}[/]")
 
@@ -174,9 +182,11 @@ def train(
     """GRPO training of a recipe (default rarl: ranking-aware reward, RMO, two stages). Extra args: key=value."""
     from rarl.train.config import TrainConfig
     from rarl.train.grpo import run_grpo
-    from rarl.utils.config import load_config
+    from rarl.utils.config import ConfigError, load_config
 
     cfg = load_config(TrainConfig, config, ctx.args)
+    if stop_at_step is not None and stop_at_step < 1:
+        raise ConfigError(f"--stop-at-step must be >= 1, got {stop_at_step}")
     run_grpo(cfg, resume=resume, stop_at_step=stop_at_step, overwrite=overwrite)
 
 
@@ -221,6 +231,7 @@ def evaluate(
     """Evaluate models with a recipe's protocol (rarl: 1/2/4/8-image test sets); write JSON, tables, plots."""
     from rarl.eval.protocol import EvalSettings, evaluate_models
 
+    _check_seed(seed)
     models = {}
     for spec in model:
         name, _, path = spec.rpartition("=") if "=" in spec else (Path(spec).name, "", spec)
@@ -296,6 +307,8 @@ def ablate(
     from rarl.train.config import TrainConfig
     from rarl.utils.config import ConfigError, load_config
 
+    if eval_max_samples is not None and eval_max_samples < 1:
+        raise ConfigError(f"--eval-max-samples must be >= 1, got {eval_max_samples}")
     only = [v.strip() for v in variants.split(",") if v.strip()]
     recipe = get_recipe(load_config(TrainConfig, config, ctx.args).recipe)
     known = sorted(recipe.ablations().variants) if hasattr(recipe, "ablations") else []
@@ -319,6 +332,7 @@ def demo(
     from rarl.recipes import get_recipe
     from rarl.utils.config import ConfigError
 
+    _check_seed(seed)
     chosen = get_recipe(recipe)
     if not hasattr(chosen, "demo"):
         raise ConfigError(f"recipe {recipe!r} has no demo")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rarl.data import DataError, load_manifest
-from rarl.data.validate import find_bad_images, image_header_problem
+from rarl.data.validate import find_bad_images, image_file_problem
 from rarl.recipes import get_recipe
 from rarl.train.config import DataConfig, ModelConfig, RolloutConfig, SFTConfig, StageConfig, TrainConfig
 
@@ -95,11 +95,13 @@ def test_a_clean_manifest_passes(manifest: Path):
     assert samples and not find_bad_images([p for s in samples for p in s.image_paths])
 
 
-def test_header_check_reads_no_pixels(copy: Path):
+def test_truncated_pixels_are_found_up_front(copy: Path):
     image = Path(_lines(copy)[0][0])
     data = image.read_bytes()
     image.write_bytes(data[: len(data) // 2])  # truncated pixel data: the header still reads
-    assert image_header_problem(str(image)) is None
+    assert image_file_problem(str(image)) == "unreadable image file (image file is truncated)"
+    with pytest.raises(DataError, match=r"train\.jsonl:1: unreadable image file \(image file is truncated\)"):
+        get_recipe("rarl").load_samples(str(copy), "train", [1, 2, 4])
 
 
 def test_grpo_refuses_before_loading_the_model(copy: Path, tmp_path: Path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rarl.model import build_tiny_qwen2_5_vl, encode_prompts, load_policy
+from rarl.model import ModelLoadError, build_tiny_qwen2_5_vl, encode_prompts, load_policy
 from rarl.model.image_features import shared_image_features
 from rarl.model.processor import ImageOnlyQwen2_5_VLProcessor
 
@@ -148,7 +148,7 @@ def test_larger_images_stay_within_budget_unless_raised(tiny_dir: Path, policy) 
 
 
 def test_clear_errors_for_bad_sources(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="model folder not found"):
+    with pytest.raises(ModelLoadError, match="model folder not found: no such folder"):
         load_policy(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no config.json"):

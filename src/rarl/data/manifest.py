@@ -181,7 +181,7 @@ def load_manifest(
 
     Raises `DataError` for a missing folder or file, a line that is not JSON (file:line), a malformed
     record, or a label outside the task's range. With `check_files`, also when an image of a loaded sample
-    is missing or its header unreadable (`check_images`).
+    is missing, unreadable or refused by the image rules of `rarl.data.images` (`check_images`).
     """
     folder = _require_manifest_dir(manifest_dir)
     task = load_task(folder)

@@ -227,11 +227,8 @@ class OrdinalSample:
         return [item.image for item in self.items]
 
     def load_images(self) -> list[Image.Image]:
-        """The images in presentation order, decoded and converted to RGB."""
-        from PIL import Image
+        """The images in presentation order, upright RGB (`rarl.data.images.load_rgb`; a bad file raises
+        `DataError` naming it)."""
+        from rarl.data.images import load_rgb
 
-        images = []
-        for item in self.items:
-            with Image.open(item.image) as im:
-                images.append(im.convert("RGB"))
-        return images
+        return [load_rgb(item.image) for item in self.items]

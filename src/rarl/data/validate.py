@@ -6,9 +6,13 @@ which still walks the whole entropy-coded stream, so truncated or corrupt files 
 the cost of a full decode. Files are checked on a thread pool (file reads and PIL decoding release the
 GIL), so tens of thousands of images take seconds to a minute.
 
-When a manifest is used (training, SFT, evaluation) its images are checked again, faster: that each file
-exists and PIL can read its header (`image_header_problem`, `find_bad_images`), so a file deleted or
-replaced since `rarl prepare` is named before any model is loaded rather than mid-run.
+Both checks also apply the limits and pixel-format rules of `rarl.data.images` (aspect ratio, minimum
+side, animated files, pixel modes), so an image `prepare` accepts is one the processor takes.
+
+When a manifest is used (training, SFT, evaluation) its images are checked again (`image_file_problem`,
+`find_bad_images`): that each file exists, its header passes those rules and it decodes (JPEGs in draft
+mode), so a file deleted, truncated or replaced since `rarl prepare` is named before any model is loaded
+rather than mid-run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from rarl.data.errors import DataError, ReadReport
+from rarl.data.images import image_problem, oriented_size, to_rgb
 from rarl.data.schema import OrdinalItem
 
 MISSING = "missing image file"
@@ -52,15 +57,28 @@ def check_image(path: str) -> ImageCheck:
         return ImageCheck(path, None, UNREADABLE, e.strerror or type(e).__name__)
     try:
         with Image.open(io.BytesIO(data)) as im:
-            size = (int(im.width), int(im.height))
-            if im.format == "JPEG":
-                im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
-            im.load()
-            if im.width < 1 or im.height < 1:
-                return ImageCheck(path, None, UNREADABLE, "empty image")
+            size = oriented_size(im)
+            problem = image_problem(im)
+            if problem is not None:
+                return ImageCheck(path, None, problem[0], problem[1])
+            _decode(im)
     except Exception as e:  # PIL raises many types for bad data
-        return ImageCheck(path, None, UNREADABLE, str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return ImageCheck(path, None, UNREADABLE, _first_line(e))
     return ImageCheck(path, hashlib.blake2b(data, digest_size=16).hexdigest(), size=size)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _decode(im: Image.Image) -> None:
+    """Decode the whole pixel stream of the opened `im` and convert it as `to_rgb` will (JPEGs in draft
+    mode, which scales the DCT to about 1/8 but still walks every entropy-coded byte)."""
+    if im.format == "JPEG" and im.mode in ("RGB", "L"):
+        im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+    im.load()
+    to_rgb(im)
 
 
 def default_workers() -> int:
@@ -94,19 +112,23 @@ def validate_images(
                 digests[check.path] = check.digest
                 continue
             bad.add(check.path)
+            detail = f" ({check.detail})" if check.detail else ""
             if report.strict:
-                detail = f" ({check.detail})" if check.detail else ""
                 raise DataError(f"{check.problem}: {check.path}{detail}")
-            report.skip(check.problem or UNREADABLE, check.path)
+            shown = check.path if check.problem in (MISSING, UNREADABLE) else f"{check.path}{detail}"
+            report.skip(check.problem or UNREADABLE, shown)
     return [it for it in items if it.image not in bad], digests
 
 
-def image_header_problem(path: str) -> str | None:
-    """Why the image file at `path` cannot be used, judged from its existence and header only (PIL reads
-    the header, not the pixels); None when it looks usable."""
+def image_file_problem(path: str) -> str | None:
+    """Why the image file at `path` cannot be used, or None: it must exist, pass `image_problem` (size,
+    aspect ratio, frames, pixel mode) and decode (JPEGs in draft mode)."""
     try:
         with Image.open(path) as im:
-            width, height = im.size
+            problem = image_problem(im)
+            if problem is not None:
+                return f"{problem[0]} ({problem[1]})"
+            _decode(im)
     except FileNotFoundError:
         return "image file not found"
     except IsADirectoryError:
@@ -114,17 +136,15 @@ def image_header_problem(path: str) -> str | None:
     except UnidentifiedImageError:
         return "not an image file PIL can read"
     except OSError as e:
-        return f"unreadable image file ({e.strerror or str(e).splitlines()[0] or type(e).__name__})"
-    except Exception as e:  # PIL raises many types for a bad header
-        return f"unreadable image file ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-    if width < 1 or height < 1:
-        return "empty image (0 pixels)"
+        return f"unreadable image file ({e.strerror or _first_line(e)})"
+    except Exception as e:  # PIL raises many types for bad data
+        return f"unreadable image file ({_first_line(e)})"
     return None
 
 
 def find_bad_images(paths: Sequence[str], *, workers: int | None = None) -> dict[str, str]:
-    """Image path -> problem for every distinct path in `paths` that fails `image_header_problem`."""
+    """Image path -> problem for every distinct path in `paths` that fails `image_file_problem`."""
     distinct = list(dict.fromkeys(paths))
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        problems = pool.map(image_header_problem, distinct, chunksize=64)
+        problems = pool.map(image_file_problem, distinct, chunksize=16)
         return {p: problem for p, problem in zip(distinct, problems) if problem is not None}

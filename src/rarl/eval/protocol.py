@@ -33,6 +33,27 @@ class EvalSettings:
     seed: int = 0
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        """Bad values are one-line `ConfigError`s naming the setting and its `rarl eval` option."""
+        import math
+
+        from rarl.utils.config import ConfigError
+
+        def require(ok: bool, name: str, rule: str, value: object) -> None:
+            if not ok:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{name} ({flag}) must be {rule}, got {value!r}")
+
+        require(
+            bool(self.sizes) and all(n >= 1 for n in self.sizes), "sizes", "positive integers", self.sizes
+        )
+        require(self.max_samples is None or self.max_samples >= 1, "max_samples", ">= 1", self.max_samples)
+        require(self.max_new_tokens >= 1, "max_new_tokens", ">= 1", self.max_new_tokens)
+        require(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        require(self.n_boot >= 1, "n_boot", ">= 1", self.n_boot)
+        ok = math.isfinite(self.temperature) and (self.temperature > 0 or not self.do_sample)
+        require(ok, "temperature", "a finite number > 0 with --sample", self.temperature)
+
 
 def generate_answers(
     policy: Any, samples: Sequence[Any], settings: EvalSettings, messages_fn: Any, on_batch: Any = None
@@ -70,6 +91,7 @@ def evaluate_models(
     title: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate several model folders with `recipe`; write predictions and the recipe's report under `out`."""
+    from rarl.data import DataError
     from rarl.model import ModelLoadError, load_policy
     from rarl.recipes import get_recipe
     from rarl.utils.io import atomic_write_jsonl
@@ -79,6 +101,9 @@ def evaluate_models(
     results: dict[str, Any] = {}
     predictions: list[dict[str, Any]] = []
     recipe.load_samples(str(manifest_dir), settings.split, settings.sizes)  # bad data fails before any model
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file, not a folder; choose another report folder")
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable report folder fails now, not after the models ran
     failures: list[str] = []
     for name, path in models.items():
         try:

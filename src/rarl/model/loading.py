@@ -140,9 +140,16 @@ def _check_source(name_or_path: str | Path) -> str:
         if not config_file.is_file():
             raise ModelLoadError(f"{path} is not a model folder (no config.json)")
         try:
-            model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ModelLoadError(f"{config_file} is not a text file (not UTF-8 JSON)") from None
         except json.JSONDecodeError as err:
             raise ModelLoadError(f"{config_file} is not valid JSON ({err.msg})") from None
+        if not isinstance(config, dict):
+            raise ModelLoadError(
+                f"{config_file} holds a JSON {type(config).__name__}, not a model config object"
+            )
+        model_type = config.get("model_type")
         if model_type != "qwen2_5_vl":
             raise ModelLoadError(
                 f"{path} holds a {model_type!r} model, not Qwen2.5-VL (model_type 'qwen2_5_vl')"
@@ -150,15 +157,38 @@ def _check_source(name_or_path: str | Path) -> str:
         return str(path)
     looks_local = text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") != 1
     if looks_local:
-        raise FileNotFoundError(f"model folder not found: {path}")
-    try:  # a hub id such as Qwen/Qwen2.5-VL-3B-Instruct (needs the hub cache or network)
-        model_type = AutoConfig.from_pretrained(text).model_type
-    except (OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelLoadError(f"{text}: not a local folder, and not loadable as a hub id ({first})") from None
+        raise ModelLoadError(f"model folder not found: no such folder {path}")
+    try:  # a hub id such as Qwen/Qwen2.5-VL-3B-Instruct, from the local hub cache only (never the network)
+        model_type = AutoConfig.from_pretrained(text, local_files_only=True).model_type
+    except (OSError, ValueError):
+        raise ModelLoadError(
+            f"model folder not found: no such folder {path} (nor a hub id {text!r} in the local hub cache; "
+            "download it first, e.g. `hf download`, or give the folder's path)"
+        ) from None
     if model_type != "qwen2_5_vl":
         raise ModelLoadError(f"{text} is a {model_type!r} model, not Qwen2.5-VL (model_type 'qwen2_5_vl')")
     return text
+
+
+@contextmanager
+def _load_errors(source: str, what: str) -> Iterator[None]:
+    """Turn a failure to read the model's `what` (a truncated or empty safetensors file, random bytes, a
+    missing tokenizer, ...) into one `ModelLoadError` naming the folder. transformers, safetensors and
+    tokenizers raise many types for bad files, so any exception counts; an OSError that is not about the
+    files' content (a full disk, a permission) is passed on as it is."""
+    try:
+        yield
+    except ModelLoadError:
+        raise
+    except (PermissionError, MemoryError):
+        raise
+    except Exception as err:
+        if isinstance(err, OSError) and err.errno is not None:
+            raise
+        first = " ".join(str(err).split()) or type(err).__name__
+        raise ModelLoadError(
+            f"{source}: cannot load the model's {what} ({type(err).__name__}: {first[:300]})"
+        ) from None
 
 
 def _apply_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
@@ -204,12 +234,15 @@ def load_policy(
     """
     torch_dtype = resolve_dtype(dtype)
     source = _check_source(name_or_path)
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
-        source, dtype=torch_dtype, attn_implementation=attn_implementation
-    )
-    processor = load_processor(source)
-    set_pixel_budget(processor, min_pixels, max_pixels)
-    tokenizer = processor.tokenizer
+    with _load_errors(source, "weights"):
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            source, dtype=torch_dtype, attn_implementation=attn_implementation, local_files_only=True
+        )
+    with _load_errors(source, "processor and tokenizer"):
+        processor = load_processor(source)
+        set_pixel_budget(processor, min_pixels, max_pixels)
+        tokenizer = processor.tokenizer
+        SpecialTokens.from_tokenizer(tokenizer, model.config.text_config.vocab_size)
     tokenizer.padding_side = "left"
     if device is not None:
         model.to(device)

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from rarl.data.images import load_rgb
 from rarl.model.backends import RolloutBackend, SamplingSettings, get_backend
 from rarl.model.batch import PromptBatch, RolloutBatch, pad_right
 from rarl.model.loading import Policy
@@ -58,8 +59,7 @@ def to_conversation(
         if isinstance(value, Image.Image):
             image = value
         elif isinstance(value, (str, Path)) and Path(value).is_file():
-            with Image.open(value) as opened:
-                image = opened.convert("RGB")
+            image = load_rgb(value)
         elif hasattr(item, "load_images"):
             if fallback is None:
                 fallback = list(item.load_images())

@@ -89,8 +89,15 @@ class QualityScoreReward:
             raise ValueError(
                 f"digit_weights must be two numbers (integer digit, first decimal), got {digit_weights!r}"
             )
-        if "{score}" not in ref_template:
+        if not isinstance(ref_template, str) or "{score}" not in ref_template:
             raise ValueError(f"ref_template must contain {{score}}, got {ref_template!r}")
+        try:
+            ref_template.format(score="1")
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
+            raise ValueError(
+                f"ref_template {ref_template!r} cannot be filled with {{score}} alone ({type(e).__name__}: {e}); "
+                "write {{ and }} for literal braces"
+            ) from None
         self.pd = bool(pd)
         self.think_mode = think_mode
         self.ref_mode = ref_mode

@@ -15,6 +15,7 @@ paper; we default to 8. The shipped configs spell out each recipe's stages.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -40,6 +41,36 @@ __all__ = [
 ]
 
 
+def _require(ok: bool, key: str, rule: str, value: object) -> None:
+    """ConfigError `key must be <rule>, got <value>` unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{key} must be {rule}, got {value!r}")
+
+
+SEED_MAX = 2**32 - 1
+"""Seeds go to numpy and torch, which take 0 .. 2**32 - 1."""
+
+
+def check_seed(seed: int, key: str = "seed") -> None:
+    """`seed` must be in 0 .. 2**32 - 1 (numpy's and torch's range)."""
+    _require(0 <= seed <= SEED_MAX, key, f"in 0..{SEED_MAX}", seed)
+
+
+def _check_run(output_dir: str, seed: int) -> None:
+    _require(
+        bool(output_dir.strip()),
+        "output_dir",
+        "a folder path (empty would be the current folder)",
+        output_dir,
+    )
+    check_seed(seed)
+
+
+def _positive(value: float, key: str) -> None:
+    """`value` must be a finite number > 0."""
+    _require(math.isfinite(value) and value > 0, key, "a finite number > 0", value)
+
+
 @dataclass
 class ModelConfig:
     """The policy VLM."""
@@ -62,6 +93,16 @@ class ModelConfig:
     """Encode each distinct image once per pass (not once per rollout), and once per step while the vision
     tower is frozen; outputs are unchanged (`rarl.model.image_features`)."""
 
+    def __post_init__(self) -> None:
+        _require(bool(self.name_or_path.strip()), "model.name_or_path", "a model folder or hub id", "")
+        for key in ("min_pixels", "max_pixels"):
+            value = getattr(self, key)
+            _require(value is None or value >= 1, f"model.{key}", ">= 1 (or null)", value)
+        if self.min_pixels is not None and self.max_pixels is not None:
+            _require(
+                self.min_pixels <= self.max_pixels, "model.min_pixels", "<= model.max_pixels", self.min_pixels
+            )
+
 
 @dataclass
 class DataConfig:
@@ -74,6 +115,10 @@ class DataConfig:
     sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     """Sample sizes used in training unless a stage narrows them; the recipe says what a size is (for
     `rarl`: images per sample)."""
+
+    def __post_init__(self) -> None:
+        ok = bool(self.sizes) and all(s >= 1 for s in self.sizes)
+        _require(ok, "data.sizes", "a non-empty list of positive integers", self.sizes)
 
 
 @dataclass
@@ -96,6 +141,14 @@ class RolloutConfig:
             raise ConfigError("rollout.num_generations must be >= 2 (group-relative advantages need a group)")
         if self.temperature <= 0:
             raise ConfigError("rollout.temperature must be > 0 for sampling")
+        _positive(self.temperature, "rollout.temperature")
+        _require(0 < self.top_p <= 1, "rollout.top_p", "in (0, 1]", self.top_p)
+        _require(self.max_new_tokens >= 1, "rollout.max_new_tokens", ">= 1", self.max_new_tokens)
+        if self.backend != "hf":  # the built-in one; others are registered by code (rarl.model.backends)
+            from rarl.model.backends import available_backends
+
+            known = available_backends()
+            _require(self.backend in known, "rollout.backend", f"one of {known}", self.backend)
 
 
 @dataclass
@@ -175,6 +228,12 @@ class AlgorithmConfig:
             raise ConfigError(f"algorithm.beta must be >= 0, got {self.beta}")
         if self.num_iterations < 1:
             raise ConfigError("algorithm.num_iterations must be >= 1")
+        _require(math.isfinite(self.beta), "algorithm.beta", "finite", self.beta)
+        _positive(self.eps, "algorithm.eps")
+        _positive(self.clip_eps, "algorithm.clip_eps")
+        if self.clip_eps_high is not None:
+            _positive(self.clip_eps_high, "algorithm.clip_eps_high")
+        _require(math.isfinite(self.std_eps) and self.std_eps >= 0, "algorithm.std_eps", ">= 0", self.std_eps)
 
 
 @dataclass
@@ -187,6 +246,14 @@ class OptimConfig:
     max_grad_norm: float = 1.0
     warmup_steps: int = 0
     scheduler: Literal["constant", "cosine", "linear"] = "constant"
+
+    def __post_init__(self) -> None:
+        _positive(self.lr, "optim.lr")
+        wd = self.weight_decay
+        _require(math.isfinite(wd) and wd >= 0, "optim.weight_decay", "a finite number >= 0", wd)
+        _require(all(0 <= b < 1 for b in self.betas), "optim.betas", "two numbers in [0, 1)", self.betas)
+        _require(self.max_grad_norm > 0, "optim.max_grad_norm", "> 0 (.inf: no clipping)", self.max_grad_norm)
+        _require(self.warmup_steps >= 0, "optim.warmup_steps", ">= 0", self.warmup_steps)
 
 
 RESERVED_STAGE_NAMES = frozenset(
@@ -254,6 +321,8 @@ class StageConfig:
             raise ConfigError(f"stage '{self.name}': steps must be >= 0")
         if self.sizes is not None and (not self.sizes or any(s < 1 for s in self.sizes)):
             raise ConfigError(f"stage '{self.name}': sizes must be a non-empty list of positive ints")
+        if self.lr is not None:
+            _positive(self.lr, f"stage '{self.name}': lr")
 
 
 @dataclass
@@ -267,6 +336,10 @@ class LoggingConfig:
     progress: bool = True
     """Show a progress bar."""
 
+    def __post_init__(self) -> None:
+        _require(self.log_every >= 1, "logging.log_every", ">= 1", self.log_every)
+        _require(self.sample_every >= 0, "logging.sample_every", ">= 0", self.sample_every)
+
 
 @dataclass
 class CheckpointConfig:
@@ -277,11 +350,19 @@ class CheckpointConfig:
     save_final_model: bool = True
     """Save a loadable model folder (save_pretrained) at the end of every stage."""
 
+    def __post_init__(self) -> None:
+        _require(self.every >= 0, "checkpoint.every", ">= 0", self.every)
+        _require(self.keep_last >= 0, "checkpoint.keep_last", ">= 0 (0: keep all)", self.keep_last)
+
 
 @dataclass
 class GuardConfig:
     max_consecutive_nonfinite: int = 5
     """Abort after this many optimizer steps in a row were skipped for a non-finite loss or grad norm."""
+
+    def __post_init__(self) -> None:
+        n = self.max_consecutive_nonfinite
+        _require(n >= 1, "guards.max_consecutive_nonfinite", ">= 1", n)
 
 
 @dataclass
@@ -311,6 +392,7 @@ class TrainConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
+        _check_run(self.output_dir, self.seed)
         if self.prompts_per_step < 1:
             raise ConfigError("prompts_per_step must be >= 1")
         if self.micro_batch_size < 1:
@@ -348,5 +430,7 @@ class SFTConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
+        _check_run(self.output_dir, self.seed)
         if self.batch_size < 1 or self.micro_batch_size < 1:
             raise ConfigError("batch_size and micro_batch_size must be >= 1")
+        _require(self.steps >= 0, "steps", ">= 0", self.steps)

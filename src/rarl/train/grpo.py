@@ -125,13 +125,14 @@ class GRPOTrainer:
         for stage in cfg.stages:
             if check_mode is not None:
                 check_mode(stage.mode)  # an unknown prompt mode fails now, not at the stage's first step
+            self._reward_fn(stage)  # so do an unknown reward name and bad reward settings
+        self.backend = get_backend(cfg.rollout.backend, **cfg.rollout.backend_kwargs)
 
         self.policy = load_policy_from_config(cfg.model, self.out, acc)
         self.reference = self._make_reference()
         self.model, self.optimizer, self.scheduler = prepare_for_training(
             self.policy.model, cfg.optim, self.total_steps, acc, self._stage_lr_multipliers()
         )
-        self.backend = get_backend(cfg.rollout.backend, **cfg.rollout.backend_kwargs)
         self.scorer = PolicyScorer(
             self.policy,
             self.recipe.messages,

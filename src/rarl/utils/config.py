@@ -11,6 +11,7 @@ then says where to write it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from rarl.utils.text import read_text
 
 T = TypeVar("T")
 
@@ -47,6 +50,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, a, key)
             except ConfigError as e:
                 errors.append(str(e))
+        if len(errors) == 1:  # an optional value (X | None): the error of X says more
+            raise ConfigError(errors[0])
         raise ConfigError(f"{key}: {value!r} does not match {_type_name(tp)}")
     if origin is typing.Literal:
         if value not in args:
@@ -87,12 +92,16 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         if isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        if not isinstance(value, (int, float)):
+        elif isinstance(value, (int, float)):
+            number = float(value)
+        else:
             raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
+        if math.isnan(number):
+            raise ConfigError(f"{key}: expected a number, got {value!r} (not a number)")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -191,10 +200,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    text = read_text(path, error=ConfigError, hint="a config is YAML text; save it as UTF-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML ({e})") from None
+        first = " ".join(str(e).split())
+        raise ConfigError(f"{path}: invalid YAML ({first})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -34,17 +34,31 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     """Yield a temporary file path beside `path` for a writer that wants a file name (e.g. savefig);
     on success the file gets the usual mode and is renamed onto `path`, on failure it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    with _naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, _default_file_mode())
-        os.replace(tmp, path)
+        with _naming(path):
+            yield Path(tmp)
+            os.chmod(tmp, _default_file_mode())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Errors of the file system name what was being written: `path` instead of a temporary sibling, or
+    instead of nothing (a full disk raises from `write` with no file name)."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno is None or (e.filename is not None and ".tmp" not in os.fsdecode(e.filename)):
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -73,10 +87,12 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     On an exception the temporary folder is removed and any existing `path` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _naming(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
+        with _naming(path):
+            yield tmp
         if path.exists():
             old = _replaced_copy(path)
             if old.exists():
@@ -137,16 +153,17 @@ def recover_leftovers(path: str | os.PathLike) -> list[str]:
 def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, Any]]:
     """(line number, object) for every non-blank line of a JSONL file; a malformed line raises ValueError
     naming the file and line number."""
+    from rarl.utils.text import read_text
+
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):  # UTF-8, or as a byte-order mark says
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
     return rows
 
 

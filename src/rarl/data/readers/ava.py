@@ -20,9 +20,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rarl.data.errors import ReadReport
+from rarl.data.errors import DataError, ReadReport
 from rarl.data.readers.base import ReadResult, check_label, file_names, require_dir, require_file
 from rarl.data.schema import OrdinalItem, OrdinalTask
+from rarl.utils.text import read_text
 
 AVA_TASK = OrdinalTask(
     name="ava",
@@ -72,29 +73,29 @@ def read_ava(
     report = ReadReport(strict=strict)
     task = AVA_TASK
     items = []
-    with open(txt, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            report.read += 1
-            where = f"{txt.name}:{lineno}"
-            row = parse_ava_row(line)
-            if row is None:
-                report.skip("malformed row", where)
-                continue
-            image_id, votes, tags = row
-            total = sum(votes)
-            if total == 0:
-                report.skip("no votes", f"{where} (image {image_id})")
-                continue
-            name = f"{image_id}.jpg"
-            if name not in present:
-                report.skip("no image file", f"{where} ({name})")
-                continue
-            mean = sum(k * c for k, c in enumerate(votes, 1)) / total
-            label = task.quantize(mean)
-            if not check_label(task, label, f"{where} ({name})", report):
-                continue
-            meta = {"image_id": image_id, "votes": total, "mean_score": round(mean, 6), **tags}
-            items.append(OrdinalItem(image=str(images / name), label=label, meta=meta))
+    text = read_text(txt, error=DataError, hint="save it as UTF-8")
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        report.read += 1
+        where = f"{txt.name}:{lineno}"
+        row = parse_ava_row(line)
+        if row is None:
+            report.skip("malformed row", where)
+            continue
+        image_id, votes, tags = row
+        total = sum(votes)
+        if total == 0:
+            report.skip("no votes", f"{where} (image {image_id})")
+            continue
+        name = f"{image_id}.jpg"
+        if name not in present:
+            report.skip("no image file", f"{where} ({name})")
+            continue
+        mean = sum(k * c for k, c in enumerate(votes, 1)) / total
+        label = task.quantize(mean)
+        if not check_label(task, label, f"{where} ({name})", report):
+            continue
+        meta = {"image_id": image_id, "votes": total, "mean_score": round(mean, 6), **tags}
+        items.append(OrdinalItem(image=str(images / name), label=label, meta=meta))
     return ReadResult(task, items, report)

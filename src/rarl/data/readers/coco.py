@@ -32,6 +32,23 @@ from typing import Any, Literal
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.readers.base import ReadResult, file_names, require_dir, require_file
 from rarl.data.schema import OrdinalItem, OrdinalTask
+from rarl.utils.text import read_text
+
+
+def check_rule_template(template: object, source: str) -> None:
+    """One-line `DataError` unless `template` is a string that names `{category}` and nothing else to fill."""
+    rule = f"{source}: rule_template must be text naming '{{category}}' once or more, e.g. 'number of {{category}}'"
+    if not isinstance(template, str) or "{category}" not in template:
+        raise DataError(f"{rule}; got {template!r}")
+    try:
+        filled = template.format(category="x")
+    except (KeyError, IndexError, ValueError, AttributeError) as e:
+        what = f"unknown field {{{e.args[0]}}}" if isinstance(e, KeyError) else str(e)
+        raise DataError(
+            f"{rule}; got {template!r} ({what}; write {{{{ and }}}} for literal braces)"
+        ) from None
+    if not filled.strip():
+        raise DataError(f"{rule}; got {template!r}")
 
 
 def _find_annotations(folder: Path) -> Path:
@@ -51,6 +68,51 @@ def _find_images_dir(folder: Path, first_file: str | None) -> Path:
         if first_file is not None and (c / first_file).is_file():
             return c
     return folder
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _entry_problem(entry: object, keys: Sequence[str], text_key: str | None = None) -> str | None:
+    """Why a COCO `images`/`categories`/`annotations` entry is malformed, or None."""
+    if not isinstance(entry, dict):
+        return f"is a {type(entry).__name__}, not an object"
+    for key in keys:
+        if key not in entry:
+            return f"has no {key!r}"
+        if not _is_id(entry[key]):
+            return f"{key} is {entry[key]!r}, not an integer or string id"
+    if text_key is not None and not (isinstance(entry.get(text_key), str) and entry[text_key].strip()):
+        return f"{text_key} is {entry.get(text_key)!r}, not a non-empty string"
+    return None
+
+
+def check_coco(coco: object, path: Path) -> None:
+    """One-line `DataError` unless `coco` is a COCO instances file whose images and categories are well
+    formed (naming the first bad entry); annotations are checked one by one (`annotation_problem`)."""
+    if not isinstance(coco, dict):
+        raise DataError(
+            f"{path}: not a COCO instances file (the top level is a {type(coco).__name__}; expected an object "
+            "with 'images', 'annotations' and 'categories' lists)"
+        )
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(coco.get(key), list):
+            raise DataError(f"{path}: not a COCO instances file (no '{key}' list)")
+    for key, text_key in (("images", "file_name"), ("categories", "name")):
+        seen: set[object] = set()
+        for k, entry in enumerate(coco[key]):
+            problem = _entry_problem(entry, ("id",), text_key)
+            if problem is None and entry["id"] in seen:
+                problem = f"repeats id {entry['id']!r}"
+            if problem is not None:
+                raise DataError(f"{path}: {key}[{k}] {problem}")
+            seen.add(entry["id"])
+
+
+def annotation_problem(ann: object) -> str | None:
+    """Why a COCO annotation cannot be used (not an object, no or a malformed image_id / category_id)."""
+    return _entry_problem(ann, ("image_id", "category_id"))
 
 
 def select_categories(
@@ -88,20 +150,16 @@ def read_coco_counts(
         raise DataError(f"coco-count: max_count must be an int >= 1, got {max_count!r}")
     if over_max not in ("drop", "cap"):
         raise DataError(f"coco-count: over_max must be 'drop' or 'cap', got {over_max!r}")
-    if "{category}" not in rule_template:
-        raise DataError(f"coco-count: rule_template must contain '{{category}}', got {rule_template!r}")
+    check_rule_template(rule_template, "coco-count")
     ann_path = _find_annotations(folder) if annotations is None else Path(annotations)
     if not ann_path.is_absolute():
         ann_path = folder / ann_path
     ann_path = require_file(ann_path, "coco-count")
     try:
-        with open(ann_path, encoding="utf-8") as f:
-            coco = json.load(f)
+        coco = json.loads(read_text(ann_path, error=DataError, hint="save it as UTF-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{ann_path}:{e.lineno}: not valid JSON ({e.msg})") from None
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(coco.get(key), list):
-            raise DataError(f"{ann_path}: not a COCO instances file (no '{key}' list)")
+    check_coco(coco, ann_path)
 
     selected = select_categories(coco["categories"], categories, "coco-count")
 
@@ -116,7 +174,11 @@ def read_coco_counts(
     counts: dict[tuple[int, int], int] = defaultdict(int)
     crowd: set[tuple[int, int]] = set()
     report = ReadReport(strict=strict)
-    for ann in coco["annotations"]:
+    for k, ann in enumerate(coco["annotations"]):
+        problem = annotation_problem(ann)
+        if problem is not None:
+            report.skip("malformed annotation", f"{ann_path.name} annotations[{k}] {problem}")
+            continue
         key = (ann["image_id"], ann["category_id"])
         if key[1] not in selected:
             continue

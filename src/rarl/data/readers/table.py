@@ -17,6 +17,7 @@ Task options that are not given are inferred, and each inference is written in t
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from typing import Any
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.readers.base import ReadResult, check_label, require_dir, require_file
 from rarl.data.schema import METRICS, OrdinalItem, OrdinalTask
+from rarl.utils.text import read_text
 
 _RANGE = re.compile(r"^\s*(-?\d+(?:\.\d*)?)\s*[-,:]\s*(-?\d+(?:\.\d*)?)\s*$")
 
@@ -46,27 +48,78 @@ def parse_value_range(value: Any) -> tuple[float, float]:
     return lo, hi
 
 
-def _rows(table: Path) -> list[tuple[str, dict[str, Any] | None]]:
-    """(where, row) pairs; row is None for a line that could not be parsed."""
+ENCODING_HINT = "save it as UTF-8 (Excel: 'CSV UTF-8'), or pass -o encoding=cp1252 (or the encoding it is in)"
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _delimiter(header: str, wanted: tuple[str, ...]) -> str:
+    """The delimiter that splits `header` into cells naming the `wanted` columns (ties: most cells), else ','.
+
+    Spreadsheet programs write ';' where ',' is the decimal separator, and tabs for "text" exports."""
+    best, best_cells = ",", 0
+    for d in _DELIMITERS:
+        cells = [c.strip().strip('"') for c in header.split(d)]
+        found = sum(w in cells for w in wanted)
+        if found and (found, len(cells)) > (best_cells, 0) and len(cells) > 1:
+            best, best_cells = d, found
+    return best
+
+
+def _rows(
+    table: Path, encoding: str | None, wanted: tuple[str, ...]
+) -> tuple[list[tuple[str, dict[str, Any] | None]], str]:
+    """(where, row) pairs, row None for a line that could not be parsed; and the CSV delimiter used."""
+    text = read_text(table, encoding=encoding, error=DataError, hint=ENCODING_HINT)
     rows: list[tuple[str, dict[str, Any] | None]] = []
     if table.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        with open(table, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    row = None
-                rows.append((f"{table.name}:{lineno}", row if isinstance(row, dict) else None))
-        return rows
-    with open(table, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None:
-            return rows
-        for row in reader:
-            rows.append((f"{table.name}:{reader.line_num}", row))
-    return rows
+        for lineno, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            rows.append((f"{table.name}:{lineno}", row if isinstance(row, dict) else None))
+        return rows, ""
+    header = next((line for line in text.split("\n") if line.strip()), "")
+    delimiter = _delimiter(header, wanted)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if reader.fieldnames is None:
+        return rows, delimiter
+    reader.fieldnames = [str(name).strip() for name in reader.fieldnames]
+    for row in reader:
+        rows.append((f"{table.name}:{reader.line_num}", row))
+    return rows, delimiter
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+
+
+def _number(raw: Any, delimiter: str) -> float:
+    """A label cell as a number (nan when it is not one); '3,5' is 3.5 in a file not delimited by ','."""
+    if isinstance(raw, str) and delimiter not in ("", ",") and _DECIMAL_COMMA.match(raw):
+        raw = raw.replace(",", ".")
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _check_options(*, rule: Any, value_type: Any, precision: Any, delta: Any, name: Any) -> None:
+    """One-line DataError for a task option of the wrong type or range (they arrive as `-o key=value`)."""
+    if rule is not None and not (isinstance(rule, str) and rule.strip()):
+        raise DataError(f"csv: rule must be non-empty text, got {rule!r}")
+    if not (isinstance(name, str) and name.strip()):
+        raise DataError(f"csv: name must be non-empty text, got {name!r}")
+    if value_type not in (None, "int", "float"):
+        raise DataError(f"csv: value_type must be 'int' or 'float', got {value_type!r}")
+    if precision is not None and (
+        isinstance(precision, bool) or not isinstance(precision, int) or precision < 0
+    ):
+        raise DataError(f"csv: precision must be an integer >= 0 (decimals shown), got {precision!r}")
+    number = isinstance(delta, (int, float)) and not isinstance(delta, bool)
+    if delta is not None and not (number and math.isfinite(delta) and delta > 0):
+        raise DataError(f"csv: delta must be a number > 0, got {delta!r}")
 
 
 def read_table(
@@ -83,11 +136,14 @@ def read_table(
     metric: str = "mae",
     path_column: str = "path",
     label_column: str = "label",
+    encoding: str | None = None,
     strict: bool = False,
 ) -> ReadResult:
     """Read a CSV/JSONL table of image paths and labels (see the module docstring).
 
     The table is `file` (relative to `root` when `root` is given and `file` is relative), else `root`.
+    Text encoding: UTF-8, or as its byte-order mark says, or `encoding` (see `rarl.utils.text`); CSV
+    delimiter: ',', ';', tab or '|', whichever splits the header into the path and label columns.
     """
     if file is not None:
         path = Path(file).expanduser()
@@ -96,13 +152,16 @@ def read_table(
         table_path = Path(root)
     else:
         raise DataError("csv: pass the CSV or JSONL file as root (or a folder as root and file=<name>)")
+    _check_options(rule=rule, value_type=value_type, precision=precision, delta=delta, name=name)
     table = require_file(table_path, "csv")
     base = table.parent if images_dir is None else require_dir(images_dir, "csv")
     if metric not in METRICS:
         raise DataError(f"csv: metric must be one of {METRICS}, got {metric!r}")
     report = ReadReport(strict=strict)
     parsed: list[tuple[str, str, float, str | None, dict[str, Any]]] = []
-    for where, row in _rows(table):
+    wanted = (path_column, label_column) if path_column != "path" else ("path", "image", label_column)
+    rows, delimiter = _rows(table, encoding, wanted)
+    for where, row in rows:
         report.read += 1
         if row is None:
             report.skip("malformed row", where)
@@ -114,10 +173,7 @@ def read_table(
             report.skip(f"no '{path_column}' value", where)
             continue
         raw_label = row.get(label_column)
-        try:
-            label = float(raw_label)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            label = math.nan
+        label = _number(raw_label, delimiter)
         if not math.isfinite(label):
             report.skip("label is not a number", f"{where} ({raw_label!r})")
             continue

@@ -60,13 +60,14 @@ class LocalizationRecipe(RecipeBase):
     def load_samples(
         self, manifest: str, split: str, sizes: Sequence[int] | None = None
     ) -> list[LocalizationSample]:
-        """The split's samples (`sizes` is ignored: a localization sample is always one image)."""
+        """The split's samples (`sizes` is ignored: a localization sample is always one image); a missing or
+        unusable image is a `DataError` naming it, before any model is loaded."""
         from rarl.data.errors import DataError
         from rarl.recipes.localization.data import load_localization_manifest
 
         if not manifest:
             raise DataError("data.manifest is empty: point it at a folder written by prepare_localization")
-        return load_localization_manifest(manifest, split)
+        return load_localization_manifest(manifest, split, check_files=True)
 
     def messages(self, sample: LocalizationSample, mode: str | None = None) -> Conversation:
         """One user turn: the frame-sized image, then the paper's instruction."""

@@ -61,12 +61,14 @@ from PIL import Image, ImageDraw
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.grouping import allocate
+from rarl.data.images import load_rgb
 from rarl.data.manifest import TASK_FILE, relative_path, write_manifest_files
 from rarl.data.prepare import check_out_dir
-from rarl.data.readers.coco import select_categories
-from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers
+from rarl.data.readers.coco import annotation_problem, check_coco, select_categories
+from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers, find_bad_images
 from rarl.rewards.localization import resized_frame, scale_boxes
 from rarl.utils.io import atomic_directory, read_jsonl
+from rarl.utils.text import read_text
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -172,9 +174,8 @@ class LocalizationSample:
         return scale_boxes(self.boxes, self.image_size, self.frame)
 
     def load_image(self) -> Image.Image:
-        """The original image, RGB."""
-        with Image.open(self.image) as im:
-            return im.convert("RGB")
+        """The original image, upright RGB (`rarl.data.images.load_rgb`)."""
+        return load_rgb(self.image)
 
     def load_images(self) -> list[Image.Image]:
         """[the original image] (the engine's image-part fallback)."""
@@ -346,7 +347,7 @@ def _load_json(path: Path, what: str) -> Any:
     if not path.is_file():
         raise DataError(f"{what}: file not found: {path}")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path, error=DataError, hint="save it as UTF-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
 
@@ -416,12 +417,7 @@ def read_coco_instances(
     """
     ann_path = Path(root).expanduser().resolve()
     coco = _load_json(ann_path, "coco")
-    if not isinstance(coco, dict) or not all(
-        isinstance(coco.get(k), list) for k in ("images", "annotations")
-    ):
-        raise DataError(f"{ann_path}: not a COCO instances file (needs 'images' and 'annotations' lists)")
-    if not isinstance(coco.get("categories"), list):
-        raise DataError(f"{ann_path}: not a COCO instances file (no 'categories' list)")
+    check_coco(coco, ann_path)
     for key, value in (
         ("max_instances", max_instances),
         ("max_negatives", max_negatives),
@@ -434,10 +430,14 @@ def read_coco_instances(
     img_dir = _coco_images_dir(ann_path, coco, images_dir)
 
     report = ReadReport(strict=strict)
-    images = {img.get("id"): img for img in coco["images"] if isinstance(img, dict) and "id" in img}
+    images = {img["id"]: img for img in coco["images"]}
     boxes: dict[Any, list[tuple[Any, str]]] = defaultdict(list)
     crowd = 0
-    for ann in coco["annotations"]:
+    for k, ann in enumerate(coco["annotations"]):
+        problem = annotation_problem(ann)
+        if problem is not None:
+            report.skip("malformed annotation", f"{ann_path.name} annotations[{k}] {problem}")
+            continue
         if ann.get("category_id") not in selected:
             continue
         if ann.get("image_id") not in images:
@@ -909,7 +909,7 @@ def load_localization_manifest(
     """The samples of one split, with absolute image paths and the task's pixel budget.
 
     Raises DataError for a missing folder or split, a line that is not JSON (file:line), a malformed record,
-    or (with `check_files`) a missing image file.
+    or (with `check_files`) an image file that is missing or unusable (`rarl.data.validate.find_bad_images`).
     """
     folder = Path(manifest_dir).expanduser()
     if not folder.is_dir():
@@ -923,9 +923,13 @@ def load_localization_manifest(
     records = _load_jsonl(path, "manifest")
     samples = [_parse_record(rec, task, folder, f"{path}: record {k}") for k, rec in enumerate(records, 1)]
     if check_files:
-        for s in samples:
-            if not os.path.isfile(s.image):
-                raise DataError(f"{path}: sample {s.sample_id}: image file not found: {s.image}")
+        bad = find_bad_images([s.image for s in samples])
+        first = next((s for s in samples if s.image in bad), None)
+        if first is not None:
+            raise DataError(
+                f"{path}: sample {first.sample_id}: {bad[first.image]}: {first.image} ({len(bad)} unusable "
+                f"image file(s) in {path.name}); remove those samples, or re-run `rarl prepare`"
+            )
     return samples
 
 

@@ -497,8 +497,9 @@ def draw_predictions(
     from rarl.utils.io import atomic_path
 
     if isinstance(image, (str, os.PathLike)):
-        with Image.open(image) as im:
-            picture = im.convert("RGB")
+        from rarl.data.images import load_rgb
+
+        picture = load_rgb(image)
     else:
         picture = image.convert("RGB")
     scale = max(1.0, min_side / max(1, min(picture.size)))

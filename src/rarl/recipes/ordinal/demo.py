@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rarl.utils.config import ConfigError
+
 log = logging.getLogger("rarl")
 
 
@@ -159,7 +161,7 @@ def run_demo(out: str | Path = "runs/demo", size: str = "default", seed: int = 0
     from rarl.train.sft import run_sft
 
     if size not in SCALES:
-        raise ValueError(f"unknown demo size {size!r}; choose from {sorted(SCALES)}")
+        raise ConfigError(f"--size: unknown demo size {size!r}; choose from {sorted(SCALES)}")
     scale = SCALES[size]
     console = Console()
     out = Path(out)

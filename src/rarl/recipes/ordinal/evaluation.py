@@ -92,14 +92,19 @@ def rank_images(
     from rich.console import Console
 
     from rarl.data import DataError, OrdinalItem, OrdinalSample, OrdinalTask
+    from rarl.data.validate import image_file_problem
     from rarl.model import load_policy
     from rarl.rewards import parse_answer
 
+    settings = EvalSettings(max_new_tokens=max_new_tokens, batch_size=1)  # bad options fail before any work
     if not 1 <= len(images) <= 8:
         raise DataError(f"rank takes 1 to 8 images, got {len(images)}")
     for p in images:
         if not Path(p).is_file():
             raise DataError(f"image not found: {p}")
+        problem = image_file_problem(str(p))  # what the processor would refuse, before the model loads
+        if problem is not None:
+            raise DataError(f"{problem}: {p}")
     try:
         lo, hi = (float(x) for x in value_range.split("-", 1))
     except ValueError:
@@ -108,7 +113,6 @@ def rank_images(
     items = tuple(OrdinalItem(image=str(Path(p).resolve()), label=lo, meta={}) for p in images)
     sample = OrdinalSample(sample_id="user", task=task, items=items)
     policy = load_policy(str(model_path), dtype="float32")
-    settings = EvalSettings(max_new_tokens=max_new_tokens, batch_size=1)
     (text,) = generate_answers(policy, [sample], settings, _messages)
     parsed = parse_answer(text, len(images))
     console = Console()
