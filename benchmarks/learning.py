@@ -205,6 +205,24 @@ def report(curves: dict[str, dict[str, dict[str, list[float]]]]) -> dict[str, di
     return fits
 
 
+def _saved_curves(path: Path) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Curves of earlier runs: a `--json` summary, or an `--out` folder (its runs' metrics.jsonl, finished or not)."""
+    from rarl.train.metrics_log import read_metrics
+
+    if path.is_file():
+        return json.loads(path.read_text())["curves"]
+    curves: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for metrics in sorted(path.glob("runs/*-seed*/metrics.jsonl")):
+        variant, seed = metrics.parent.name.rsplit("-seed", 1)
+        rows = read_metrics(metrics)
+        if rows:
+            curves.setdefault(variant, {})[seed] = {k: [r[k] for r in rows] for k in KEYS}
+    for variant, per in curves.items():  # a run still going (or killed) is shorter: keep the full-length ones
+        longest = max(len(c[KEYS[0]]) for c in per.values())
+        curves[variant] = {seed: c for seed, c in per.items() if len(c[KEYS[0]]) == longest}
+    return curves
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from rarl.recipes.ordinal.demo import SCALES
 
@@ -239,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.merge:
         curves: dict[str, dict[str, dict[str, list[float]]]] = {}
         for f in args.merge:
-            for variant, per in json.loads(Path(f).read_text())["curves"].items():
+            for variant, per in _saved_curves(Path(f)).items():
                 curves.setdefault(variant, {}).update(per)
         fits = report(curves)
         if args.plot:
