@@ -132,6 +132,19 @@ def test_grpo_estimator_is_eq2_without_rmo_and_eq9_with_it():
         assert torch.equal(grpo(inputs), expected)
 
 
+def test_grpo_negative_scale_shrinks_only_negative_advantages():
+    grpo = get_advantage_estimator("grpo")
+    inputs = AdvantageInputs(rewards=REWARDS, group_size=4)
+    plain = grpo(inputs)
+    assert torch.equal(grpo(inputs, negative_scale=1.0), plain)
+    half = grpo(inputs, negative_scale=0.5)
+    assert torch.equal(half[plain >= 0], plain[plain >= 0])
+    assert torch.allclose(half[plain < 0], 0.5 * plain[plain < 0])
+    assert bool((grpo(inputs, negative_scale=0.0) >= 0).all())
+    with pytest.raises(ValueError, match="negative_scale"):
+        grpo(inputs, negative_scale=1.5)
+
+
 def test_register_advantage_estimator():
     @register_advantage_estimator("_test_centred")
     def centred(inputs, **_):

@@ -74,9 +74,27 @@ def get_advantage_estimator(name: str) -> AdvantageEstimator:
 
 @register_advantage_estimator("grpo")
 def grpo_advantages(
-    inputs: AdvantageInputs, scale: AdvantageScale = "group", eps: float = 1e-6
+    inputs: AdvantageInputs,
+    scale: AdvantageScale = "group",
+    eps: float = 1e-6,
+    negative_scale: float = 1.0,
 ) -> torch.Tensor:
-    """GRPO: Eq. 2 per group; Eq. 9 where RMO replaced rows. -> [B*G]."""
+    """GRPO: Eq. 2 per group; Eq. 9 where RMO replaced rows. -> [B*G].
+
+    `negative_scale` (`algorithm.advantage_kwargs.negative_scale`) multiplies the negative advantages after
+    normalisation: 1 is Eq. 2 as written; below 1 weakens the push-down of below-average rollouts, which on a
+    small, weak policy drifts it off its answer format faster than the push-up of good rollouts teaches it
+    (docs/learning.md). It must lie in [0, 1].
+    """
+    if not 0.0 <= negative_scale <= 1.0:
+        raise ValueError(f"negative_scale must be in [0, 1], got {negative_scale}")
+    adv = _grpo_advantages(inputs, scale, eps)  # [B*G]
+    if negative_scale == 1.0:
+        return adv
+    return torch.where(adv < 0, adv * negative_scale, adv)
+
+
+def _grpo_advantages(inputs: AdvantageInputs, scale: AdvantageScale, eps: float) -> torch.Tensor:
     mask = inputs.rmo_mask
     if mask is not None and bool(mask.any()):
         original = inputs.onpolicy_rewards if inputs.onpolicy_rewards is not None else inputs.rewards

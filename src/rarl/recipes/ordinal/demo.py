@@ -41,6 +41,9 @@ class DemoScale:
     stage2_steps: int
     rl_lr: float
     sft_lr: float
+    rl_warmup_steps: int  # linear learning-rate warm-up of the RL run
+    rl_beta: float  # KL coefficient of the RL run
+    rl_negative_scale: float  # weight of negative advantages (algorithm.advantage_kwargs.negative_scale)
     max_new_tokens: int
     num_layers: int  # decoder layers of the tiny model
     eval_samples: int
@@ -61,8 +64,11 @@ SCALES: dict[str, DemoScale] = {
         num_generations=8,
         stage1_steps=20,
         stage2_steps=20,
-        rl_lr=2e-4,
+        rl_lr=6e-4,
         sft_lr=2e-4,
+        rl_warmup_steps=3,
+        rl_beta=0.01,
+        rl_negative_scale=0.25,
         max_new_tokens=160,
         num_layers=4,
         eval_samples=100,
@@ -77,8 +83,11 @@ SCALES: dict[str, DemoScale] = {
         num_generations=4,
         stage1_steps=1,
         stage2_steps=1,
-        rl_lr=2e-4,
+        rl_lr=6e-4,
         sft_lr=2e-4,
+        rl_warmup_steps=1,
+        rl_beta=0.01,
+        rl_negative_scale=0.25,
         max_new_tokens=96,
         num_layers=2,
         eval_samples=8,
@@ -132,8 +141,10 @@ def _rarl_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
         data=DataConfig(manifest=str(manifest)),
         rollout=RolloutConfig(num_generations=scale.num_generations, max_new_tokens=scale.max_new_tokens),
         rmo=RMOConfig(k=2),
-        algorithm=AlgorithmConfig(beta=0.01),
-        optim=OptimConfig(lr=scale.rl_lr),
+        algorithm=AlgorithmConfig(
+            beta=scale.rl_beta, advantage_kwargs={"negative_scale": scale.rl_negative_scale}
+        ),
+        optim=OptimConfig(lr=scale.rl_lr, warmup_steps=scale.rl_warmup_steps),
         prompts_per_step=scale.batch,
         micro_batch_size=32,
         stages=[
