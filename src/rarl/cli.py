@@ -102,7 +102,8 @@ def prepare(
         str,
         typer.Argument(
             help="rarl: utkface | ava | coco-count | csv | jsonl | synthetic; "
-            "vision-r1: coco | refcoco | boxes-jsonl | synthetic-shapes"
+            "vision-r1: coco | refcoco | boxes-jsonl | synthetic-shapes; refine-iqa: koniq | spaq | livec | "
+            "kadid | agiqa | csiq | iqa-csv | iqa-merge | synthetic-quality | refine-perception"
         ),
     ],
     out: Annotated[Path, typer.Option(help="Manifest folder to write.")],
@@ -137,6 +138,15 @@ def prepare(
         options[".".join(path)] = value
     if source in LOCALIZATION_SOURCES:
         summary = prepare_localization(source, out, root=root, seed=seed, strict=strict, **options)
+        for line in summary.lines():
+            console.print(line, soft_wrap=True)
+        return
+    from rarl.recipes.quality.data import QUALITY_SOURCES, prepare_quality
+    from rarl.recipes.quality.perception import prepare_perception
+
+    if source in QUALITY_SOURCES or source == "refine-perception":
+        run = prepare_perception if source == "refine-perception" else prepare_quality
+        summary = run(source, out, root=root, seed=seed, strict=strict, **options)
         for line in summary.lines():
             console.print(line, soft_wrap=True)
         return
