@@ -199,6 +199,7 @@ def _rows(
     report = ReadReport(strict=strict)
     rows: list[tuple[str, float]] = []
     kept_meta: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for k, (image, raw, where) in enumerate(entries):
         report.read += 1
         mos = raw if isinstance(raw, float) else _number(raw)
@@ -208,10 +209,14 @@ def _rows(
         if not scale.contains(mos):
             report.skip("MOS outside the nominal scale", f"{where} ({mos} not in {scale.lo}..{scale.hi})")
             continue
+        if image in seen:
+            report.skip("duplicate image", f"{where} ({Path(image).name} already read)")
+            continue
         check = check_image(image)
         if check.problem is not None:
             report.skip(check.problem, f"{where} ({image})")
             continue
+        seen.add(image)
         rows.append((image, mos))
         kept_meta.append(dict(meta[k]) if meta else {})
     return QualityRead(dataset, scale, rows, report, kept_meta)
