@@ -44,13 +44,24 @@ def test_koniq_csv(tmp_path):
     )
     s = prepare_quality("koniq", tmp_path / "out", root=root, split="test")
     _check(
-        s, 7, {"missing image file": 1, "unparsable MOS": 1, "MOS outside the nominal scale": 1, "unreadable image": 1}
+        s,
+        7,
+        {
+            "missing image file": 1,
+            "unparsable MOS": 1,
+            "MOS outside the nominal scale": 1,
+            "unreadable image": 1,
+        },
     )
     samples = load_quality_manifest(tmp_path / "out", "test")
     mos = {Path(x.images[0]).name: x.mos for x in samples}
     assert mos["10004473376.jpg"] == pytest.approx(5 * (3.828571429 - 1) / 4, abs=1e-4)
     assert mos["10009.jpg"] == 4.99  # the top of the scale stays on [0, 5)
-    assert load_quality_task(tmp_path / "out")["scales"]["KonIQ"] == {"lo": 1.0, "hi": 5.0, "higher_better": True}
+    assert load_quality_task(tmp_path / "out")["scales"]["KonIQ"] == {
+        "lo": 1.0,
+        "hi": 5.0,
+        "higher_better": True,
+    }
     with pytest.raises(DataError, match="missing image file: koniq10k_scores_and_distributions.csv:5"):
         prepare_quality("koniq", tmp_path / "strict", root=root, strict=True)
 
@@ -59,8 +70,14 @@ def test_spaq_xlsx_and_csv_export(tmp_path):
     root = tmp_path / "spaq"
     _images(root / "TestImage", ["00001.jpg", "00002.jpg", "00003.jpg"])
     header = ["Image name", "MOS", "Brightness", "Colorfulness", "Contrast", "Noisiness", "Sharpness"]
-    rows = [["00001.jpg", 42.5, 40, 50, 60, 30, 20], ["00002.jpg", 88.0, 1, 2, 3, 4, 5], ["00003.jpg", -4, 1, 2, 3, 4, 5]]
-    (root / "mos.csv").write_text("\n".join(",".join(map(str, r)) for r in [header, *rows, ["00009.jpg", 50, 1, 1, 1, 1, 1]]) + "\n")
+    rows = [
+        ["00001.jpg", 42.5, 40, 50, 60, 30, 20],
+        ["00002.jpg", 88.0, 1, 2, 3, 4, 5],
+        ["00003.jpg", -4, 1, 2, 3, 4, 5],
+    ]
+    (root / "mos.csv").write_text(
+        "\n".join(",".join(map(str, r)) for r in [header, *rows, ["00009.jpg", 50, 1, 1, 1, 1, 1]]) + "\n"
+    )
     s = prepare_quality("spaq", tmp_path / "csv", root=root, file="mos.csv", split="train")
     _check(s, 4, {"MOS outside the nominal scale": 1, "missing image file": 1})
     got = sorted(x.mos for x in load_quality_manifest(tmp_path / "csv", "train"))
@@ -72,7 +89,9 @@ def test_spaq_xlsx_and_csv_export(tmp_path):
     book.save(root / "MOS and Image attribute scores.xlsx")
     s = prepare_quality("spaq", tmp_path / "xlsx", root=root, split="train")
     _check(s, 3, {"MOS outside the nominal scale": 1})
-    assert sorted(x.mos for x in load_quality_manifest(tmp_path / "xlsx", "train")) == pytest.approx([2.125, 4.4])
+    assert sorted(x.mos for x in load_quality_manifest(tmp_path / "xlsx", "train")) == pytest.approx(
+        [2.125, 4.4]
+    )
 
 
 def test_livec_mat_files(tmp_path):
@@ -86,7 +105,9 @@ def test_livec_mat_files(tmp_path):
         names[i, 0] = np.array([n])
     (root / "Data").mkdir()
     scipy.io.savemat(root / "Data" / "AllImages_release.mat", {"AllImages_release": names})
-    scipy.io.savemat(root / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.array([[63.9, 25.3, np.nan, 50.0]])})
+    scipy.io.savemat(
+        root / "Data" / "AllMOS_release.mat", {"AllMOS_release": np.array([[63.9, 25.3, np.nan, 50.0]])}
+    )
     s = prepare_quality("livec", tmp_path / "out", root=root, split="test")
     _check(s, 4, {"unparsable MOS": 1, "missing image file": 1})
     got = {Path(x.images[0]).name: x.mos for x in load_quality_manifest(tmp_path / "out", "test")}
@@ -96,8 +117,14 @@ def test_livec_mat_files(tmp_path):
 def test_kadid_agiqa_csiq_and_generic(tmp_path):
     kadid = tmp_path / "kadid10k"
     _images(kadid / "images", ["I01_01_01.png", "I01_01_02.png"])
-    (kadid / "dmos.csv").write_text("dist_img,ref_img,dmos,var\nI01_01_01.png,I01.png,4.57,0.496\nI01_01_02.png,I01.png,,0.5\nI01_01_01.png,I01.png,4.0,0.4\n")
-    _check(prepare_quality("kadid", tmp_path / "k", root=kadid, split="test"), 3, {"unparsable MOS": 1, "duplicate image": 1})
+    (kadid / "dmos.csv").write_text(
+        "dist_img,ref_img,dmos,var\nI01_01_01.png,I01.png,4.57,0.496\nI01_01_02.png,I01.png,,0.5\nI01_01_01.png,I01.png,4.0,0.4\n"
+    )
+    _check(
+        prepare_quality("kadid", tmp_path / "k", root=kadid, split="test"),
+        3,
+        {"unparsable MOS": 1, "duplicate image": 1},
+    )
 
     agiqa = tmp_path / "agiqa"
     _images(agiqa / "AGIQA-3K", ["AttnGAN_normal_000.jpg"])
@@ -138,7 +165,11 @@ def test_mapping_splits_and_merge(tmp_path):
         MosScale(5, 1)
     syn = tmp_path / "syn"
     s = prepare_quality("synthetic-quality", syn, num_images=30, distortions="blur", fractions="0.6,0.2,0.2")
-    assert s.counts == {"train": {"synthetic-blur": 18}, "val": {"synthetic-blur": 6}, "test": {"synthetic-blur": 6}}
+    assert s.counts == {
+        "train": {"synthetic-blur": 18},
+        "val": {"synthetic-blur": 6},
+        "test": {"synthetic-blur": 6},
+    }
     samples = load_quality_manifest(syn, "train")
     assert all(x.mos == synthetic_mos(x.meta["severity"]) for x in samples)
     other = tmp_path / "syn2"
@@ -163,7 +194,9 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 def test_cli_prepare(tmp_path):
     from typer.testing import CliRunner
 
-    result = CliRunner().invoke(app, ["prepare", "synthetic-quality", "--out", str(tmp_path / "q"), "-o", "num_images=12"])
+    result = CliRunner().invoke(
+        app, ["prepare", "synthetic-quality", "--out", str(tmp_path / "q"), "-o", "num_images=12"]
+    )
     assert result.exit_code == 0, result.output
     assert "synthetic-noise" in result.output
     result = CliRunner().invoke(app, ["prepare", "koniq", "--out", str(tmp_path / "k")])
@@ -181,7 +214,9 @@ def test_perception_data(perception_manifest):
         dist = np.asarray(Image.open(s.images[-1]).convert("RGB"), dtype=np.int16)
         assert dist.shape == (56, 56, 3)  # stored at the frame the model sees
         if s.task == "distortion":
-            assert s.options[s.answer] == s.meta["distortion"].replace("_", " ") and len(s.options) == len(DISTORTIONS)
+            assert s.options[s.answer] == s.meta["distortion"].replace("_", " ") and len(s.options) == len(
+                DISTORTIONS
+            )
         if s.task == "severity":
             assert s.options == SEVERITY_NAMES and s.answer == s.meta["severity"] - 1
         if s.task == "object":
@@ -197,4 +232,11 @@ def test_perception_data(perception_manifest):
     test_ids = {s.meta["source"] for s in load_quality_manifest(perception_manifest, "test")}
     assert not ids & test_ids  # splits by source image
     summary = json.loads((perception_manifest / "summary.json").read_text())
-    assert sum(summary["distortions"].values()) == len({s.images[-1] for s in samples + load_quality_manifest(perception_manifest, "test") + load_quality_manifest(perception_manifest, "val")})
+    assert sum(summary["distortions"].values()) == len(
+        {
+            s.images[-1]
+            for s in samples
+            + load_quality_manifest(perception_manifest, "test")
+            + load_quality_manifest(perception_manifest, "val")
+        }
+    )

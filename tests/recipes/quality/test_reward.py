@@ -64,7 +64,9 @@ def test_mixed_batch_each_row_by_its_task():
         "<think>ok</think><answer>3.20</answer>",
         "<think>ok</think><answer>1.00</answer>",
     ]
-    inputs = RewardInputs(samples=list(range(6)), targets=[choice, choice, box, box, 3.3, 3.3], texts=texts, group_size=2)
+    inputs = RewardInputs(
+        samples=list(range(6)), targets=[choice, choice, box, box, 3.3, 3.3], texts=texts, group_size=2
+    )
     out = QualityTaskReward()(inputs)  # no scorer: the PD term is 0
     assert out.totals.tolist() == pytest.approx([1.0, 0.0, 0.5, 0.0, 2.0, 1.0])
     c = out.components
@@ -77,7 +79,14 @@ def test_mixed_batch_each_row_by_its_task():
 
 
 def test_perception_only_batch_still_names_passed():
-    out = QualityTaskReward()(RewardInputs([0, 1], [{"task": "severity", "options": ["a", "b"], "answer": 0}] * 2, ["<answer>A</answer>", "x"], group_size=2))
+    out = QualityTaskReward()(
+        RewardInputs(
+            [0, 1],
+            [{"task": "severity", "options": ["a", "b"], "answer": 0}] * 2,
+            ["<answer>A</answer>", "x"],
+            group_size=2,
+        )
+    )
     assert torch.isnan(out.components["passed"]).all()
 
 

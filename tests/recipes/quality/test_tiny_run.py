@@ -4,12 +4,8 @@ the reference answers; `evaluate_models` writing the Table 3 layout with numeric
 
 from __future__ import annotations
 
-import json
-import math
-
 import torch
 
-from rarl.eval.protocol import EvalSettings, evaluate_models
 from rarl.train.config import (
     AlgorithmConfig,
     CheckpointConfig,
@@ -19,13 +15,11 @@ from rarl.train.config import (
     OptimConfig,
     RewardConfig,
     RolloutConfig,
-    SFTConfig,
     StageConfig,
     TrainConfig,
 )
 from rarl.train.grpo import GRPOTrainer
 from rarl.train.metrics_log import read_metrics
-from rarl.train.sft import SFTTrainer
 
 
 def test_two_stage_grpo(tiny_model, scoring_manifest, perception_manifest, tmp_path):

@@ -58,8 +58,8 @@ from rarl.recipes.quality.samples import (
     QualitySample,
     load_quality_manifest,
     load_quality_task,
+    write_quality_manifest,
 )
-from rarl.recipes.quality.samples import write_quality_manifest
 from rarl.utils.io import atomic_directory
 
 MAX_SCORE = 4.99
