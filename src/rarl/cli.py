@@ -1,4 +1,4 @@
-"""Command line: `rarl prepare | build-tiny | train | sft | eval | rank | ablate | demo`.
+"""Command line: `rarl prepare | build-tiny | train | sft | eval | rank | score | ablate | demo`.
 
 Heavy imports (torch, transformers) happen inside the commands so `rarl --help` is instant. Expected
 problems (bad config, bad data, missing files) end in one red line naming the bad input and exit code 2,
@@ -262,6 +262,22 @@ def rank(
     from rarl.recipes.ordinal.evaluation import rank_images
 
     rank_images(model, images, rule=rule, value_range=value_range, max_new_tokens=max_new_tokens)
+
+
+@app.command()
+@friendly
+def score(
+    model: Annotated[Path, typer.Option(help="Model folder (a Refine-IQA run's final/ or any Qwen2.5-VL).")],
+    images: Annotated[list[Path], typer.Argument(help="Image files to score.")],
+    mode: Annotated[str, typer.Option(help="Prompt mode: no_think or think.")] = "no_think",
+    max_new_tokens: Annotated[int, typer.Option()] = 256,
+) -> None:
+    """Score image quality on [0, 5) (refine-iqa): the parsed numeric score and the probability-based one."""
+    from rarl.recipes.quality.scoring import score_images
+
+    for row in score_images(model, images, mode=mode, max_new_tokens=max_new_tokens):
+        numeric = "-" if row["numeric"] is None else f"{row['numeric']:.2f}"
+        print(f"{row['image']}\tnumeric {numeric}\tprob {row['prob']:.3f}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})

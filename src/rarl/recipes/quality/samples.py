@@ -63,7 +63,7 @@ class QualitySample:
         task: one of `TASKS`.
         images: absolute image paths, in prompt order (full reference: original first, then distorted).
         dataset: the dataset name (KonIQ, SPAQ, ..., or the perception source).
-        mos: ground-truth score on [0, 5) (`score` only).
+        mos: ground-truth score on [0, 5) (`score` only; None for an unlabelled image to score).
         options: the candidate answers (choice tasks only).
         answer: index of the right option (choice tasks only).
         box: (x1, y1, x2, y2) of the distorted area in image pixels (`grounding` only).
@@ -91,7 +91,11 @@ class QualitySample:
         if self.reference and len(self.images) != 2:
             raise DataError(f"{where}: a full-reference question needs 2 images, got {len(self.images)}")
         if self.task == SCORE_TASK:
-            if not isinstance(self.mos, (int, float)) or not math.isfinite(self.mos) or not 0 <= self.mos < 5:
+            if self.mos is None:
+                pass  # an unlabelled image to score (`rarl score`); it has no target
+            elif (
+                not isinstance(self.mos, (int, float)) or not math.isfinite(self.mos) or not 0 <= self.mos < 5
+            ):
                 raise DataError(f"{where}: mos must be a number in [0, 5), got {self.mos!r}")
         elif self.task in CHOICE_TASKS:
             if len(self.options) < 2 or self.answer is None or not 0 <= self.answer < len(self.options):
@@ -110,7 +114,9 @@ class QualitySample:
     def target(self) -> float | dict[str, Any]:
         """What the reward scores against: the MOS (a float) for `score`, else a dict with the task."""
         if self.task == SCORE_TASK:
-            return float(self.mos)  # type: ignore[arg-type]
+            if self.mos is None:
+                raise DataError(f"sample {self.sample_id}: an unlabelled image has no target")
+            return float(self.mos)
         if self.task == "grounding":
             return {"task": self.task, "box": list(self.box)}  # type: ignore[arg-type]
         return {"task": self.task, "options": list(self.options), "answer": self.answer}
