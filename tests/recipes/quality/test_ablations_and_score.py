@@ -84,3 +84,31 @@ def test_score_command_rejects_an_unknown_mode(tiny_model, scoring_manifest, mod
     image = next((scoring_manifest / "images").glob("*.png"))
     bad = CliRunner().invoke(app, ["score", "--model", str(tiny_model), str(image), "--mode", mode])
     assert bad.exit_code == 2 and "no prompt mode 'reasoning'" in bad.output
+
+
+@pytest.mark.slow
+def test_ablate_command_on_the_tiny_config(tiny_model, scoring_manifest, perception_manifest, tmp_path):
+    from rarl.ablate import run_ablations
+    from rarl.eval.protocol import EvalSettings
+    from rarl.recipes.quality.ablations import TABLE_ROWS
+
+    overrides = [
+        f"model.name_or_path={tiny_model}",
+        f"data.manifest={scoring_manifest}",
+        f"stages.0.manifest={perception_manifest}",
+        "stages.0.steps=1",
+        "stages.1.steps=1",
+        "rollout.num_generations=2",
+        "rollout.max_new_tokens=10",
+        "prompts_per_step=2",
+        "logging.progress=false",
+    ]
+    settings = EvalSettings(max_samples=2, max_new_tokens=8, n_boot=20, progress=False)
+    table = run_ablations(
+        "configs/refine-iqa-tiny.yaml", tmp_path / "abl", overrides=overrides, eval_settings=settings
+    )
+    text = table.read_text()
+    for _, label, _, _ in TABLE_ROWS:
+        assert label in text, label
+    for name in ("full", "no_stage1", "no_pd", "no_pm"):
+        assert (tmp_path / "abl" / name / "final" / "config.json").is_file()
