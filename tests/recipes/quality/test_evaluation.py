@@ -49,4 +49,27 @@ def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_mani
     )
     tasks = perception["base"]["perception"]
     assert "grounding" in tasks and all(0.0 <= t["overall"]["value"] <= 1.0 for t in tasks.values())
-    assert "perception, grounding (mean IoU, no_think)" in (tmp_path / "evp" / "report.md").read_text()
+
+
+def test_description_needs_all_three_answers_right(perception_manifest):
+    from rarl.recipes import get_recipe
+    from rarl.recipes.quality.evaluation import description_outcomes
+    from rarl.recipes.quality.reward import choice_reward
+
+    recipe = get_recipe("refine-iqa")
+    samples = [s for s in recipe.load_samples(str(perception_manifest), "train") if s.task != "grounding"]
+    complete = sorted({s.sample_id.rsplit("/", 2)[0] for s in samples if s.task == "object"})
+    first = complete[0]
+    # right everywhere except the severity question of the first complete image (both variants)
+    texts = [
+        "<answer>Z</answer>"
+        if s.task == "severity" and s.sample_id.startswith(first + "/")
+        else recipe.reference_answer(s)
+        for s in samples
+    ]
+    rewards = [choice_reward(t, list(s.options), s.answer) for s, t in zip(samples, texts)]
+    outcomes = description_outcomes(samples, rewards)
+    assert len(outcomes) == 2 * len(complete)  # reference=both: a full- and a no-reference group per image
+    assert sum(v for _, v in outcomes) == len(outcomes) - 2
+    kinds = {s.sample_id.rsplit("/", 2)[0]: s.distortion for s in samples}
+    assert sorted(d for d, v in outcomes if v == 0.0) == [kinds[first]] * 2

@@ -16,7 +16,10 @@ Scoring (`score` samples), per dataset and per prompt mode (`think`, `no_think`)
   `settings.n_boot`, seeded) and the failure rate with its interval.
 
 Perception (stage-1 samples), in the `no_think` mode as the paper evaluates: accuracy of each choice task and
-mean IoU of grounding, per distortion type and overall, with bootstrap intervals on the overall numbers.
+mean IoU of grounding, per distortion type and overall, with bootstrap intervals on the overall numbers, and
+Table 1's "description" accuracy: an image (in one variant, full- or no-reference) counts as right only when
+its distortion, severity and object questions are all answered right (images without an object question,
+whose object name was ambiguous, are left out of it).
 """
 
 from __future__ import annotations
@@ -247,6 +250,11 @@ def evaluate_quality(
                     "completion": t,
                 }
             )
+        for distortion, value in description_outcomes(
+            perception, [r["reward"] for r in rows[-len(perception) :]]
+        ):
+            by_task["description"][distortion].append(value)
+            by_task["description"]["__all__"].append(value)
         results["perception"] = {
             task: {
                 "overall": _mean_result(values["__all__"], n_boot, seed),
@@ -255,6 +263,26 @@ def evaluate_quality(
             for task, values in sorted(by_task.items())
         }
     return results, rows
+
+
+def description_outcomes(
+    samples: Sequence[QualitySample], rewards: Sequence[float]
+) -> list[tuple[str, float]]:
+    """Table 1's "Description": (distortion, 1.0 or 0.0) per image and variant whose distortion, severity and
+    object questions are all among `samples`; 1.0 only when all three rewards are 1. Sample ids are
+    `<image>/<task>/<fr|nr>` (as `rarl prepare refine-perception` writes them)."""
+    groups: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    kinds: dict[tuple[str, str], str] = {}
+    for s, reward in zip(samples, rewards, strict=True):
+        parts = s.sample_id.rsplit("/", 2)
+        if len(parts) == 3 and s.task in CHOICE_TASKS:
+            groups[(parts[0], parts[2])][s.task] = reward
+            kinds[(parts[0], parts[2])] = s.distortion or "?"
+    return [
+        (kinds[key], float(all(v == 1.0 for v in answers.values())))
+        for key, answers in sorted(groups.items())
+        if len(answers) == len(CHOICE_TASKS)
+    ]
 
 
 # --- tables ------------------------------------------------------------------------------------------------------
