@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"; fi
-	$(BIN)/python -m pip install --quiet -e ".[dev,tensorboard]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,tensorboard,iqa]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,4 +1,4 @@
-"""Command line: `rarl prepare | build-tiny | train | sft | eval | rank | draw | ablate | demo`.
+"""Command line: `rarl prepare | build-tiny | train | sft | eval | rank | draw | score | ablate | demo`.
 
 Heavy imports (torch, transformers) happen inside the commands so `rarl --help` is instant. Expected
 problems (bad config, bad data, missing files) end in one red line naming the bad input and exit code 2,
@@ -108,7 +108,8 @@ def prepare(
         str,
         typer.Argument(
             help="rarl: utkface | ava | coco-count | csv | jsonl | synthetic; "
-            "vision-r1: coco | refcoco | boxes-jsonl | synthetic-shapes"
+            "vision-r1: coco | refcoco | boxes-jsonl | synthetic-shapes; refine-iqa: koniq | spaq | livec | "
+            "kadid | agiqa | csiq | iqa-csv | iqa-merge | synthetic-quality | refine-perception"
         ),
     ],
     out: Annotated[Path, typer.Option(help="Manifest folder to write.")],
@@ -144,6 +145,15 @@ def prepare(
         options[".".join(path)] = value
     if source in LOCALIZATION_SOURCES:
         summary = prepare_localization(source, out, root=root, seed=seed, strict=strict, **options)
+        for line in summary.lines():
+            console.print(line, soft_wrap=True)
+        return
+    from rarl.recipes.quality.data import QUALITY_SOURCES, prepare_quality
+    from rarl.recipes.quality.perception import prepare_perception
+
+    if source in QUALITY_SOURCES or source == "refine-perception":
+        run = prepare_perception if source == "refine-perception" else prepare_quality
+        summary = run(source, out, root=root, seed=seed, strict=strict, **options)
         for line in summary.lines():
             console.print(line, soft_wrap=True)
         return
@@ -286,6 +296,22 @@ def draw(
     console.print(f"drew {len(paths)} pictures in {', '.join(folders) or '(none)'}")
     if missing:
         console.print(f"[yellow]skipped {missing} rows whose image file no longer exists[/]")
+
+
+@app.command()
+@friendly
+def score(
+    model: Annotated[Path, typer.Option(help="Model folder (a Refine-IQA run's final/ or any Qwen2.5-VL).")],
+    images: Annotated[list[Path], typer.Argument(help="Image files to score.")],
+    mode: Annotated[str, typer.Option(help="Prompt mode: no_think or think.")] = "no_think",
+    max_new_tokens: Annotated[int, typer.Option()] = 256,
+) -> None:
+    """Score image quality on [0, 5) (refine-iqa): the parsed numeric score and the probability-based one."""
+    from rarl.recipes.quality.scoring import score_images
+
+    for row in score_images(model, images, mode=mode, max_new_tokens=max_new_tokens):
+        numeric = "-" if row["numeric"] is None else f"{row['numeric']:.2f}"
+        print(f"{row['image']}\tnumeric {numeric}\tprob {row['prob']:.3f}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})

@@ -34,6 +34,7 @@ from rarl.algorithms.loss import (
     masked_mean,
     policy_loss,
 )
+from rarl.algorithms.refine_iqa import refine_iqa_advantages
 from rarl.algorithms.rmo import (
     RMO_BASELINES,
     RMO_TRIGGERS,
@@ -77,6 +78,7 @@ __all__ = [
     "loss_normalizers",
     "masked_mean",
     "policy_loss",
+    "refine_iqa_advantages",
     "register_advantage_estimator",
     "rmo_advantages",
     "select_rmo",

@@ -120,7 +120,11 @@ def refine_iqa_estimator(
     passed_component: str = "passed",
 ) -> torch.Tensor:
     """Refine-IQA Eq. 6 -> [B*G]. `eps` is the std offset d (set `algorithm.eps: 1e-4` for the authors'
-    value); a rollout passed where the reward component `passed_component` is 1 (r_ans = r_fmt = 1)."""
+    value); a rollout passed where the reward component `passed_component` is 1 (r_ans = r_fmt = 1).
+
+    A group whose `passed_component` is NaN on every row (the component does not apply: stage-1 perception
+    questions in a Refine-IQA run, which the paper trains with standard GRPO) gets the plain GRPO advantages
+    `(r - mean) / (std + eps)`, so one `algorithm` block serves both stages."""
     if scale != "group":
         raise ValueError(
             f"the refine_iqa estimator normalises per group; algorithm.scale={scale!r} is not used"
@@ -130,8 +134,17 @@ def refine_iqa_estimator(
             f"the refine_iqa estimator needs a reward component {passed_component!r} (1 where r_ans = r_fmt = 1); "
             f"the reward gave {sorted(inputs.components)}"
         )
-    passed = inputs.components[passed_component].nan_to_num(0.0) >= 0.5  # [B*G] bool
-    return refine_iqa_advantages(inputs.rewards, passed, inputs.group_size, std_eps=eps, fail_eps=fail_eps)
+    component = inputs.components[passed_component]  # [B*G], NaN where not applicable
+    passed = component.nan_to_num(0.0) >= 0.5  # [B*G] bool
+    adv = refine_iqa_advantages(inputs.rewards, passed, inputs.group_size, std_eps=eps, fail_eps=fail_eps)
+    not_scored = (
+        component.isnan().view(-1, inputs.group_size).all(dim=1)
+    )  # [B] e.g. stage-1 perception groups
+    if bool(not_scored.any()):
+        plain = group_advantages(inputs.rewards, inputs.group_size, scale="group", eps=eps)  # [B*G]
+        rows = not_scored.repeat_interleave(inputs.group_size)  # [B*G]
+        adv = torch.where(rows.to(adv.device), plain.to(adv.dtype), adv)
+    return adv
 
 
 __all__ = [

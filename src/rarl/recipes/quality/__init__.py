@@ -1,0 +1,136 @@
+"""The `refine-iqa` recipe: image quality perception and scoring with Qwen2.5-VL (Refine-IQA paper).
+
+Two stages on the shared engine, each a stage of one run config (`configs/refine-iqa-*.yaml`):
+
+- **Stage 1, perception** (`mode: no_think`, `manifest:` a folder from `rarl prepare refine-perception`):
+  distortion type, severity, distorted object (multiple choice) and distortion-area grounding (IoU), each
+  with a full-reference (original + distorted) and a no-reference variant, mixed at random in a batch; the
+  reward dispatches per row on its task (`reward.name: refine-iqa`, `rarl.recipes.quality.reward`).
+- **Stage 2, scoring** (`mode: think`, a scoring manifest from the IQA readers): Eq. 1-5 with the
+  probability-difference reward (`rarl.rewards.probability_difference`), whose no-think reference is this
+  recipe's `no_think` prompt; the modified advantage of Eq. 6 is `algorithm.advantage: refine_iqa`.
+
+Samples are `QualitySample`s (`rarl.recipes.quality.samples`); prompts and reference answers are in
+`prompts`; the evaluation (SRCC / PLCC per dataset with numeric and probability-based inference, and the
+perception accuracies) in `evaluation`; the ablations (Tables 5-6) in `ablations`; the CPU demo in `demo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rarl.recipes.base import Conversation, RecipeBase, register_recipe
+from rarl.recipes.quality.prompts import MODES, NO_THINK, THINK, prompt_text, reference_text
+from rarl.recipes.quality.reward import REWARD_NAME, QualityTaskReward
+from rarl.recipes.quality.samples import RECIPE_NAME, QualitySample
+from rarl.rewards.batch import BatchReward, build_reward
+from rarl.utils.config import ConfigError
+
+__all__ = ["QualityRecipe", "QualitySample", "QualityTaskReward"]
+
+_ALIASES = {"no-think": NO_THINK, "nothink": NO_THINK}
+
+
+@register_recipe(RECIPE_NAME)
+class QualityRecipe(RecipeBase):
+    """Refine-IQA's quality perception (stage 1) and quality scoring (stage 2) tasks."""
+
+    name = RECIPE_NAME
+    modes = MODES
+
+    def __init__(self, eval_modes: Sequence[str] = (THINK, NO_THINK)) -> None:
+        """`eval_modes`: the prompt modes the scoring evaluation answers in (paper Table 3: both)."""
+        self.eval_modes = tuple(self.resolve_mode(m) for m in eval_modes)
+
+    def resolve_mode(self, mode: str | None) -> str:
+        """`think` (default) or `no_think` (`no-think` is accepted too)."""
+        return super().resolve_mode(_ALIASES.get(mode, mode) if mode is not None else None)
+
+    def load_samples(
+        self, manifest: str, split: str, sizes: Sequence[int] | None = None
+    ) -> list[QualitySample]:
+        """The split's samples, every image checked to exist (`sizes` is ignored)."""
+        from rarl.data.errors import DataError
+        from rarl.recipes.quality.samples import load_quality_manifest
+
+        if not manifest:
+            raise DataError(
+                "data.manifest is empty: point it at a folder written by a Refine-IQA `rarl prepare`"
+            )
+        return load_quality_manifest(manifest, split)
+
+    def messages(self, sample: QualitySample, mode: str | None = None) -> Conversation:
+        """One user turn: the image(s) (original first for full-reference questions), then the question."""
+        text = prompt_text(sample, self.resolve_mode(mode))
+        content: list[dict[str, Any]] = [{"type": "image", "image": image} for image in sample.load_images()]
+        content.append({"type": "text", "text": text})
+        return [{"role": "user", "content": content}]
+
+    def reference_answer(self, sample: QualitySample, mode: str | None = None) -> str:
+        """The ground truth in the mode's format. The engine asks without a mode and gets the think form for
+        scoring questions (stage 2) and the no_think form for perception questions (stage 1)."""
+        if mode is None:
+            mode = THINK if sample.task == "score" else NO_THINK
+        return reference_text(sample, self.resolve_mode(mode))
+
+    def target(self, sample: QualitySample) -> Any:
+        """The MOS on [0, 5) for scoring questions, a dict with the task for perception questions."""
+        return sample.target
+
+    def reward(self, name: str, settings: Mapping[str, Any], manifest: str) -> BatchReward:
+        """`refine-iqa` (per-task dispatch) or `refine-iqa-score` (scoring only); others by name."""
+        if name == REWARD_NAME:
+            return QualityTaskReward(**dict(settings))
+        if name == "rarl":
+            raise ConfigError(
+                "reward 'rarl' scores ordinal answers: set reward.name: refine-iqa for this recipe"
+            )
+        return build_reward(name, settings)
+
+    def evaluate(
+        self, policy: Any, manifest: str, settings: Any, name: str = "model"
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Scoring SRCC/PLCC per dataset (numeric and Eq. 8) and perception accuracies on `settings.split`."""
+        from rarl.recipes.quality.evaluation import evaluate_quality
+
+        samples = self.load_samples(manifest, settings.split)
+        return evaluate_quality(policy, samples, settings, self.messages, name=name, modes=self.eval_modes)
+
+    def write_report(
+        self,
+        out: Path,
+        results: Mapping[str, Any],
+        *,
+        title: str,
+        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        settings: Any = None,
+    ) -> str:
+        """results.json and report.md in the paper's Table 3 (and Tables 1-2) layout; returns the tables."""
+        from rarl.recipes.quality.evaluation import write_quality_report
+
+        table = write_quality_report(out, results, title=title, curves=curves)
+        print(table)
+        return table
+
+    def ablations(self) -> Any:
+        """The recipe's ablation plan (Tables 5-6) for `rarl ablate`."""
+        from rarl.recipes.quality.ablations import ABLATIONS
+
+        return ABLATIONS
+
+    def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
+        """The CPU demo: tiny Qwen2.5-VL, synthetic quality task, base vs SFT vs Refine-IQA."""
+        from rarl.recipes.quality.demo import run_demo
+
+        return run_demo(out, size=size, seed=seed)
+
+    def corpus(self, manifest: str, split: str = "train", limit: int = 400) -> list[str]:
+        """Prompts and reference answers of up to `limit` samples: text for the tiny model's tokenizer."""
+        out: list[str] = []
+        for sample in self.load_samples(manifest, split)[:limit]:
+            for mode in MODES:
+                out.append(prompt_text(sample, mode))
+                out.append(reference_text(sample, mode))
+        return out

@@ -1,0 +1,656 @@
+"""Refine-IQA scoring data: IQA dataset readers, the MOS mapping to [0, 5), a synthetic quality task.
+
+    rarl prepare koniq --root KONIQ_DIR --out data/koniq          # then: -o split=test for an eval-only set
+    rarl prepare iqa-merge --out data/koniq+spaq -o manifests=data/koniq,data/spaq
+
+Sources (`QUALITY_SOURCES`; each reads its dataset's own release files, `root` is the dataset folder):
+
+| source    | file read (under root)                              | MOS column          | nominal scale          |
+|-----------|-----------------------------------------------------|---------------------|------------------------|
+| koniq     | koniq10k_scores_and_distributions.csv               | MOS                 | 1..5, higher better    |
+| spaq      | `MOS and Image attribute scores.xlsx` (or .csv)     | MOS                 | 0..100, higher better  |
+| livec     | Data/AllMOS_release.mat + Data/AllImages_release.mat| AllMOS_release      | 0..100, higher better  |
+| kadid     | dmos.csv                                            | dmos                | 1..5, higher better    |
+| agiqa     | data.csv                                            | mos_quality         | 0..5, higher better    |
+| csiq      | csiq_dmos.csv (a CSV export of csiq.DMOS.xlsx)      | dmos                | 0..1, LOWER better     |
+| iqa-csv   | any CSV with `path` (or `image`) and `mos` columns  | mos                 | `-o mos_range=lo-hi`   |
+
+The mapping to the paper's [0, 5) scale is linear per dataset on its nominal scale `[lo, hi]`:
+`s = 5 * (m - lo) / (hi - lo)` (higher better) or `s = 5 * (hi - m) / (hi - lo)` (CSIQ's DMOS), and the top
+of the scale is capped at 4.99 so that every score has an integer digit 0..4 (Eq. 8). A MOS outside
+`[lo, hi]` is a bad row ("MOS outside the nominal scale"). The generic CSV takes `mos_range` as an option;
+without it the observed min..max of the file is used and a note says so. The mapping is stored in task.json.
+
+SPAQ's spreadsheet is read with `openpyxl` when it is installed (`pip install openpyxl`); otherwise export
+the sheet to CSV (same header) and point `-o file=` at it.
+
+Bad rows (a missing or unreadable image, an unparsable or non-finite MOS, a MOS off the scale, a row with
+missing columns) are counted in the `ReadReport` with examples and excluded; `--strict` stops at the first.
+
+Splits: random by seed (`-o fractions=0.7,0.1,0.2`, train/val/test) or a whole dataset in one split
+(`-o split=test` for the paper's evaluation-only sets LIVE-C, AGIQA-3K, KADID-10k, CSIQ).
+
+The synthetic quality task (`synthetic-quality`) draws clean images (smooth colour fields with shapes),
+applies one distortion of `rarl.data.distortions` to the whole image at severity k = 0..5 (0: clean) and sets
+`MOS = 4.6 - 0.9 k` exactly, a known function of severity; each distortion is its own dataset
+("synthetic-noise", ...), so the evaluation table has a column per distortion.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFilter
+
+from rarl.data.errors import DataError, ReadReport
+from rarl.data.prepare import check_out_dir
+from rarl.data.validate import check_image
+from rarl.recipes.quality.samples import (
+    SCORE_TASK,
+    SPLITS,
+    QualitySample,
+    load_quality_manifest,
+    load_quality_task,
+    write_quality_manifest,
+)
+from rarl.utils.io import atomic_directory
+
+MAX_SCORE = 4.99
+"""Rescaled scores are capped here so they stay on [0, 5)."""
+
+__all__ = [
+    "DATASET_SCALES",
+    "QUALITY_SOURCES",
+    "MosScale",
+    "QualityRead",
+    "prepare_quality",
+    "read_agiqa",
+    "read_csiq",
+    "read_iqa_csv",
+    "read_kadid",
+    "read_koniq",
+    "read_livec",
+    "read_spaq",
+    "read_synthetic_quality",
+    "read_table",
+]
+
+
+@dataclass(frozen=True)
+class MosScale:
+    """A dataset's nominal MOS scale and direction; `rescale` maps it linearly onto [0, 5)."""
+
+    lo: float
+    hi: float
+    higher_better: bool = True
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo < self.hi):
+            raise DataError(f"a MOS scale needs lo < hi, got {self.lo}..{self.hi}")
+
+    def contains(self, mos: float) -> bool:
+        return self.lo - 1e-9 <= mos <= self.hi + 1e-9
+
+    def rescale(self, mos: float) -> float:
+        """The score on [0, 5): `5 (m - lo) / (hi - lo)` (or from the top for lower-better), capped at 4.99."""
+        frac = (mos - self.lo) / (self.hi - self.lo)
+        if not self.higher_better:
+            frac = 1.0 - frac
+        return min(max(5.0 * frac, 0.0), MAX_SCORE)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lo": self.lo, "hi": self.hi, "higher_better": self.higher_better}
+
+
+DATASET_SCALES: dict[str, MosScale] = {
+    "koniq": MosScale(1.0, 5.0),
+    "spaq": MosScale(0.0, 100.0),
+    "livec": MosScale(0.0, 100.0),
+    "kadid": MosScale(1.0, 5.0),
+    "agiqa": MosScale(0.0, 5.0),
+    "csiq": MosScale(0.0, 1.0, higher_better=False),
+}
+"""Nominal MOS scales of the supported datasets (see the module docstring)."""
+
+
+@dataclass
+class QualityRead:
+    """A reader's output: (image path, raw MOS) rows, the dataset's scale and name, the report."""
+
+    dataset: str
+    scale: MosScale
+    rows: list[tuple[str, float]]
+    report: ReadReport = field(default_factory=ReadReport)
+    meta: list[dict[str, Any]] | None = None
+
+
+# --- tables ----------------------------------------------------------------------------------------------------
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV (any dialect the sniffer recognises, UTF-8 with or without BOM) or an .xlsx first sheet."""
+    if not path.is_file():
+        raise DataError(f"file not found: {path}")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            import openpyxl
+        except ImportError:
+            raise DataError(
+                f"{path}: reading .xlsx needs openpyxl (pip install openpyxl); or export the sheet to CSV "
+                "and pass it with -o file=..."
+            ) from None
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as e:  # openpyxl raises several types for a broken file
+            raise DataError(f"{path}: not a readable spreadsheet ({e})") from None
+        sheet = book.worksheets[0]
+        values = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        book.close()
+        if not values:
+            raise DataError(f"{path}: empty spreadsheet")
+        header = [h.strip() for h in values[0]]
+        return [dict(zip(header, row)) for row in values[1:] if any(c.strip() for c in row)]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a readable UTF-8 text file ({e})") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel  # type: ignore[assignment]
+    reader = csv.DictReader(text.splitlines(), dialect=dialect)
+    if reader.fieldnames is None:
+        raise DataError(f"{path}: no header row")
+    reader.fieldnames = [h.strip() for h in reader.fieldnames]
+    return list(reader)
+
+
+def _number(text: object) -> float | None:
+    try:
+        value = float(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _columns(rows: list[dict[str, str]], needed: Sequence[str], path: Path) -> None:
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    missing = [c for c in needed if c not in rows[0]]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; found {list(rows[0])}")
+
+
+def _rows(
+    dataset: str,
+    scale: MosScale,
+    entries: Sequence[tuple[str, object, str]],
+    strict: bool,
+    meta: Sequence[dict[str, Any]] | None = None,
+) -> QualityRead:
+    """Check each (image path, raw MOS text, where) entry: parsable MOS on the scale, a decodable image."""
+    report = ReadReport(strict=strict)
+    rows: list[tuple[str, float]] = []
+    kept_meta: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for k, (image, raw, where) in enumerate(entries):
+        report.read += 1
+        mos = raw if isinstance(raw, float) else _number(raw)
+        if mos is None:
+            report.skip("unparsable MOS", f"{where} ({raw!r})")
+            continue
+        if not scale.contains(mos):
+            report.skip("MOS outside the nominal scale", f"{where} ({mos} not in {scale.lo}..{scale.hi})")
+            continue
+        if image in seen:
+            report.skip("duplicate image", f"{where} ({Path(image).name} already read)")
+            continue
+        check = check_image(image)
+        if check.problem is not None:
+            report.skip(check.problem, f"{where} ({image})")
+            continue
+        seen.add(image)
+        rows.append((image, mos))
+        kept_meta.append(dict(meta[k]) if meta else {})
+    return QualityRead(dataset, scale, rows, report, kept_meta)
+
+
+def _image_dir(root: Path, candidates: Sequence[str]) -> Path:
+    for name in candidates:
+        if (root / name).is_dir():
+            return root / name
+    return root
+
+
+# --- dataset readers -------------------------------------------------------------------------------------------
+
+
+def read_koniq(
+    root: Path, *, file: str | None = None, images: str | None = None, strict: bool = False
+) -> QualityRead:
+    """KonIQ-10k: `koniq10k_scores_and_distributions.csv` (image_name, ..., MOS, ...); images in 1024x768/."""
+    path = root / (file or "koniq10k_scores_and_distributions.csv")
+    rows = read_table(path)
+    _columns(rows, ["image_name", "MOS"], path)
+    folder = root / images if images else _image_dir(root, ("1024x768", "512x384", "images"))
+    entries = [
+        (str(folder / r["image_name"].strip()), r["MOS"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
+    ]
+    return _rows("KonIQ", DATASET_SCALES["koniq"], entries, strict)
+
+
+def read_spaq(
+    root: Path, *, file: str | None = None, images: str | None = None, strict: bool = False
+) -> QualityRead:
+    """SPAQ: `MOS and Image attribute scores.xlsx` (Image name, MOS, ...) or its CSV export; images in TestImage/."""
+    if file is None:
+        for name in ("MOS and Image attribute scores.xlsx", "MOS and Image attribute scores.csv", "mos.csv"):
+            if (root / name).is_file() or (root / "Annotations" / name).is_file():
+                file = name if (root / name).is_file() else f"Annotations/{name}"
+                break
+        else:
+            raise DataError(
+                f"spaq: no 'MOS and Image attribute scores.xlsx' (or .csv) under {root}; pass -o file="
+            )
+    path = root / file
+    rows = read_table(path)
+    _columns(rows, ["Image name", "MOS"], path)
+    folder = root / images if images else _image_dir(root, ("TestImage", "images"))
+    entries = [
+        (str(folder / r["Image name"].strip()), r["MOS"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
+    ]
+    return _rows("SPAQ", DATASET_SCALES["spaq"], entries, strict)
+
+
+def read_livec(root: Path, *, images: str | None = None, strict: bool = False) -> QualityRead:
+    """LIVE Challenge: Data/AllMOS_release.mat and Data/AllImages_release.mat (scipy.io.loadmat); Images/.
+
+    The first seven images of the release live in Images/trainingImages/; both folders are searched.
+    """
+    import numpy as np
+    import scipy.io
+
+    data = root / "Data" if (root / "Data").is_dir() else root
+    try:
+        mos = scipy.io.loadmat(str(data / "AllMOS_release.mat"))["AllMOS_release"]
+        names = scipy.io.loadmat(str(data / "AllImages_release.mat"))["AllImages_release"]
+    except FileNotFoundError as e:
+        raise DataError(f"livec: {e.filename or e} not found under {root}") from None
+    except (KeyError, ValueError, OSError) as e:
+        raise DataError(f"livec: cannot read the .mat files under {data} ({type(e).__name__}: {e})") from None
+    mos_values = np.asarray(mos, dtype=np.float64).reshape(-1)
+    flat = np.asarray(names, dtype=object).reshape(-1)
+    if len(flat) != len(mos_values):
+        raise DataError(f"livec: {len(flat)} image names but {len(mos_values)} MOS values")
+    folder = root / images if images else _image_dir(root, ("Images",))
+    entries = []
+    for i, (cell, value) in enumerate(zip(flat, mos_values)):
+        name = str(np.asarray(cell).reshape(-1)[0]) if np.asarray(cell).size else ""
+        path = folder / name
+        if not path.is_file() and (folder / "trainingImages" / name).is_file():
+            path = folder / "trainingImages" / name
+        entries.append(
+            (str(path), float(value) if math.isfinite(value) else repr(value), f"AllMOS_release[{i}]")
+        )
+    return _rows("LIVE-C", DATASET_SCALES["livec"], entries, strict)
+
+
+def read_kadid(
+    root: Path, *, file: str | None = None, images: str | None = None, strict: bool = False
+) -> QualityRead:
+    """KADID-10k: `dmos.csv` (dist_img, ref_img, dmos, var); images in images/."""
+    path = root / (file or "dmos.csv")
+    rows = read_table(path)
+    _columns(rows, ["dist_img", "dmos"], path)
+    folder = root / images if images else _image_dir(root, ("images",))
+    entries = [
+        (str(folder / r["dist_img"].strip()), r["dmos"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
+    ]
+    return _rows("KADID-10k", DATASET_SCALES["kadid"], entries, strict)
+
+
+def read_agiqa(
+    root: Path, *, file: str | None = None, images: str | None = None, strict: bool = False
+) -> QualityRead:
+    """AGIQA-3K: `data.csv` (name, prompt, ..., mos_quality, std_quality, mos_align, std_align)."""
+    path = root / (file or "data.csv")
+    rows = read_table(path)
+    _columns(rows, ["name", "mos_quality"], path)
+    folder = root / images if images else _image_dir(root, ("AGIQA-3K", "images"))
+    entries = [
+        (str(folder / r["name"].strip()), r["mos_quality"], f"{path.name}:{i + 2}")
+        for i, r in enumerate(rows)
+    ]
+    return _rows("AGIQA-3K", DATASET_SCALES["agiqa"], entries, strict)
+
+
+_CSIQ_TYPES = {
+    "noise": "awgn",
+    "awgn": "awgn",
+    "jpeg": "jpeg",
+    "jpeg 2000": "jpeg2000",
+    "jpeg2000": "jpeg2000",
+    "f noise": "fnoise",
+    "fnoise": "fnoise",
+    "blur": "blur",
+    "contrast": "contrast",
+}
+
+
+def read_csiq(
+    root: Path, *, file: str | None = None, images: str | None = None, strict: bool = False
+) -> QualityRead:
+    """CSIQ: a CSV export of csiq.DMOS.xlsx's per-image sheet (image, dst_type, dst_lev, ..., dmos).
+
+    The distorted file is `dst_imgs/<type>/<image>.<TYPE>.<lev>.png`; names are matched ignoring case, with
+    the sheet's type names mapped to the folder names (noise -> awgn, jpeg 2000 -> jpeg2000, f noise ->
+    fnoise). A row may instead name its file in a `path` column.
+    """
+    path = root / (file or "csiq_dmos.csv")
+    rows = read_table(path)
+    _columns(rows, ["dmos"], path)
+    folder = root / images if images else _image_dir(root, ("dst_imgs",))
+    index = {p.name.lower(): p for p in folder.rglob("*") if p.is_file()}
+    entries = []
+    for i, r in enumerate(rows):
+        where = f"{path.name}:{i + 2}"
+        if r.get("path"):
+            image = str(folder / r["path"].strip())
+        else:
+            kind = _CSIQ_TYPES.get(
+                str(r.get("dst_type", "")).strip().lower(), str(r.get("dst_type", "")).strip()
+            )
+            stem, level = str(r.get("image", "")).strip(), str(r.get("dst_lev", "")).strip()
+            level = level[:-2] if level.endswith(".0") else level
+            found = index.get(f"{stem}.{kind}.{level}.png".lower())
+            image = str(found) if found else str(folder / kind / f"{stem}.{kind}.{level}.png")
+        entries.append((image, r.get("dmos", ""), where))
+    return _rows("CSIQ", DATASET_SCALES["csiq"], entries, strict)
+
+
+def read_iqa_csv(
+    root: Path,
+    *,
+    file: str | None = None,
+    images: str | None = None,
+    mos_range: str | None = None,
+    higher_better: bool = True,
+    name: str | None = None,
+    strict: bool = False,
+) -> QualityRead:
+    """A generic CSV with `path` (or `image`) and `mos` columns; `root` is the CSV or its folder.
+
+    `mos_range="lo-hi"` is the nominal scale; without it, the observed min..max (noted in the report).
+    """
+    path = root if root.is_file() else root / (file or "mos.csv")
+    rows = read_table(path)
+    col = "path" if rows and "path" in rows[0] else "image"
+    _columns(rows, [col, "mos"], path)
+    folder = Path(images) if images else path.parent
+    if mos_range is not None:
+        try:
+            lo_text, hi_text = str(mos_range).replace("..", "-").split("-", 1)
+            scale = MosScale(float(lo_text), float(hi_text), higher_better)
+        except ValueError:
+            raise DataError(f"iqa-csv: mos_range must be 'lo-hi', got {mos_range!r}") from None
+        note = None
+    else:
+        values = [v for v in (_number(r["mos"]) for r in rows) if v is not None]
+        if len(values) < 2 or min(values) == max(values):
+            raise DataError(f"{path}: fewer than two distinct MOS values; pass -o mos_range=lo-hi")
+        scale = MosScale(min(values), max(values), higher_better)
+        note = f"no mos_range given: using the observed range {scale.lo}..{scale.hi}"
+    entries = [(str(folder / r[col].strip()), r["mos"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)]
+    read = _rows(name or path.stem, scale, entries, strict)
+    if note:
+        read.report.note(note)
+    return read
+
+
+# --- synthetic quality task --------------------------------------------------------------------------------------
+
+SYNTHETIC_DISTORTIONS: tuple[str, ...] = ("noise", "underexposure")
+"""Default distortions of the synthetic quality task (each its own dataset)."""
+
+
+def synthetic_mos(severity: int) -> float:
+    """The synthetic task's MOS on [0, 5): 4.6 for a clean image, 0.9 less per severity level (0.1 at 5)."""
+    return round(4.6 - 0.9 * severity, 2)
+
+
+def _clean_image(rng: random.Random, size: int) -> Image.Image:
+    """A smooth colour gradient with two or three flat shapes: a 'clean' image with edges and colour."""
+    a = tuple(rng.randint(60, 200) for _ in range(3))
+    b = tuple(rng.randint(60, 200) for _ in range(3))
+    img = Image.new("RGB", (size, size))
+    draw = ImageDraw.Draw(img)
+    for y in range(size):
+        t = y / max(1, size - 1)
+        draw.line([(0, y), (size, y)], fill=tuple(int(a[c] * (1 - t) + b[c] * t) for c in range(3)))
+    for _ in range(rng.randint(2, 3)):
+        x0, y0 = rng.randint(0, size // 2), rng.randint(0, size // 2)
+        x1, y1 = x0 + rng.randint(size // 6, size // 2), y0 + rng.randint(size // 6, size // 2)
+        colour = tuple(rng.randint(0, 255) for _ in range(3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
+    return img.filter(ImageFilter.SMOOTH)
+
+
+def read_synthetic_quality(
+    out_dir: Path,
+    *,
+    num_images: int = 300,
+    image_size: int = 56,
+    distortions: str | Sequence[str] = SYNTHETIC_DISTORTIONS,
+    seed: int = 0,
+    subdir: str = "images",
+) -> list[QualityRead]:
+    """Draw `num_images` images per distortion at severities 0..5 into `out_dir/subdir` (see module docstring)."""
+    from rarl.data.distortions import DISTORTIONS, apply_distortion
+
+    names = [d.strip() for d in distortions.split(",")] if isinstance(distortions, str) else list(distortions)
+    unknown = [d for d in names if d not in DISTORTIONS]
+    if unknown or not names:
+        raise DataError(f"synthetic-quality: unknown distortions {unknown}; choose from {DISTORTIONS}")
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 6:
+        raise DataError(f"synthetic-quality: num_images must be an int >= 6, got {num_images!r}")
+    folder = out_dir / subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    reads = []
+    for d_index, name in enumerate(names):
+        rng = random.Random(seed * 1000 + d_index)
+        rows, meta = [], []
+        for i in range(num_images):
+            severity = i % 6
+            clean = _clean_image(rng, image_size)
+            image = clean if severity == 0 else apply_distortion(clean, name, severity, seed=seed + i)
+            path = folder / f"{name}-{i:05d}.png"
+            image.save(path)
+            rows.append((str(path), synthetic_mos(severity)))
+            meta.append({"distortion": name, "severity": severity})
+        reads.append(
+            QualityRead(f"synthetic-{name}", MosScale(0.0, 5.0), rows, ReadReport(read=num_images), meta)
+        )
+    return reads
+
+
+# --- prepare ---------------------------------------------------------------------------------------------------
+
+Reader = Callable[..., QualityRead]
+QUALITY_SOURCES: dict[str, Reader | None] = {
+    "koniq": read_koniq,
+    "spaq": read_spaq,
+    "livec": read_livec,
+    "kadid": read_kadid,
+    "agiqa": read_agiqa,
+    "csiq": read_csiq,
+    "iqa-csv": read_iqa_csv,
+    "synthetic-quality": None,
+    "iqa-merge": None,
+}
+"""`rarl prepare` sources of the Refine-IQA scoring data (refine-perception is in `perception`)."""
+
+
+def _split(n: int, fractions: Sequence[float], seed: int) -> list[str]:
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        raise DataError(
+            f"fractions must be three non-negative numbers (train, val, test), got {list(fractions)}"
+        )
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    total = sum(fractions)
+    counts = [int(n * f / total) for f in fractions]
+    counts[0] += n - sum(counts)
+    labels = [SPLITS[k] for k, c in enumerate(counts) for _ in range(c)]
+    out = [""] * n
+    for i, label in zip(order, labels):
+        out[i] = label
+    return out
+
+
+def _fractions(value: object) -> list[float]:
+    if isinstance(value, str):
+        try:
+            return [float(v) for v in value.split(",")]
+        except ValueError:
+            raise DataError(f"fractions must be 'train,val,test' numbers, got {value!r}") from None
+    return [float(v) for v in value]  # type: ignore[union-attr]
+
+
+@dataclass
+class QualitySummary:
+    """What `prepare_quality` wrote: samples per split and dataset, the MOS mappings and the read report."""
+
+    out: Path
+    source: str
+    counts: dict[str, dict[str, int]]
+    scales: dict[str, dict[str, Any]]
+    report: ReadReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "samples": self.counts,
+            "scales": self.scales,
+            "report": self.report.to_dict(),
+        }
+
+    def lines(self) -> list[str]:
+        out = [f"{self.out}: {self.source} (quality scoring, MOS rescaled to [0, 5))"]
+        for split, by_dataset in self.counts.items():
+            out.append(
+                f"  {split}: " + (", ".join(f"{n} {d}" for d, n in by_dataset.items()) or "no samples")
+            )
+        for name, s in self.scales.items():
+            direction = "higher better" if s["higher_better"] else "lower better"
+            out.append(f"  {name}: MOS {s['lo']}..{s['hi']} ({direction}) -> [0, 5)")
+        out.extend(f"  {line}" for line in self.report.lines())
+        return out
+
+
+def prepare_quality(
+    source: str,
+    out: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    seed: int = 0,
+    strict: bool = False,
+    split: str | None = None,
+    fractions: str | Sequence[float] = (0.7, 0.1, 0.2),
+    manifests: str | Sequence[str] | None = None,
+    **options: Any,
+) -> QualitySummary:
+    """Write a Refine-IQA scoring manifest at `out` (atomically) from an IQA dataset (see module docstring)."""
+    if source not in QUALITY_SOURCES:
+        raise DataError(f"unknown quality source {source!r}; choose from {sorted(QUALITY_SOURCES)}")
+    if split is not None and split not in SPLITS:
+        raise DataError(f"split must be one of {SPLITS}, got {split!r}")
+    out_path = Path(out).expanduser().resolve()
+    root_path = Path(root).expanduser().resolve() if root is not None else None
+    check_out_dir(out_path, root_path)
+    with atomic_directory(out_path) as tmp:
+        report = ReadReport(strict=strict)
+        by_split: dict[str, list[QualitySample]] = {s: [] for s in SPLITS}
+        scales: dict[str, dict[str, Any]] = {}
+        if source == "iqa-merge":
+            names = manifests.split(",") if isinstance(manifests, str) else list(manifests or [])
+            if not names:
+                raise DataError("iqa-merge: give the manifests to merge with -o manifests=dir1,dir2")
+            for folder in names:
+                task = load_quality_task(folder)
+                scales.update(task.get("scales", {}))
+                for sp in SPLITS:
+                    try:
+                        by_split[sp].extend(load_quality_manifest(folder, sp))
+                    except DataError as e:
+                        if "no split" not in str(e) and "no samples" not in str(e):
+                            raise
+            ids = [s.sample_id for v in by_split.values() for s in v]
+            if len(set(ids)) != len(ids):
+                raise DataError(
+                    "iqa-merge: the manifests share sample ids; prepare them under different datasets"
+                )
+        else:
+            if source == "synthetic-quality":
+                reads = read_synthetic_quality(tmp, seed=seed, **options)
+            else:
+                if root_path is None:
+                    raise DataError(f"{source}: --root (the dataset folder) is required")
+                reader = QUALITY_SOURCES[source]
+                try:
+                    reads = [reader(root_path, strict=strict, **options)]  # type: ignore[misc]
+                except TypeError as e:
+                    raise DataError(f"{source}: bad options {sorted(options)} ({e})") from None
+            for read in reads:
+                report.merge(read.report)
+                scales[read.dataset] = read.scale.to_dict()
+                labels = (
+                    [split] * len(read.rows) if split else _split(len(read.rows), _fractions(fractions), seed)
+                )
+                for i, ((image, raw), sp) in enumerate(zip(read.rows, labels)):
+                    meta = {"mos_raw": raw, **((read.meta or [{}] * len(read.rows))[i])}
+                    sample = QualitySample(
+                        sample_id=f"{read.dataset}/{Path(image).name}",
+                        task=SCORE_TASK,
+                        images=(image,),
+                        dataset=read.dataset,
+                        mos=round(read.scale.rescale(raw), 4),
+                        meta=meta,
+                    )
+                    by_split[sp].append(sample)
+        if not any(by_split.values()):
+            raise DataError(f"empty dataset: no usable samples from {source} ({'; '.join(report.lines())})")
+        counts = {sp: _count(v) for sp, v in by_split.items()}
+        summary = QualitySummary(out_path, source, counts, scales, report)
+        task = {"kind": "scoring", "source": source, "scales": scales}
+        write_quality_manifest(
+            tmp, task, {k: v for k, v in by_split.items()}, summary.to_dict(), final_dir=out_path
+        )
+    return summary
+
+
+def _count(samples: Sequence[QualitySample]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in samples:
+        out[s.dataset] = out.get(s.dataset, 0) + 1
+    return out
+
+
+def mapping_table(scales: Mapping[str, MosScale] = DATASET_SCALES) -> str:
+    """The MOS mapping per dataset as a markdown table (docs/data.md)."""
+    lines = ["| dataset | nominal MOS | direction | score on [0, 5) |", "|---|---|---|---|"]
+    for name, s in scales.items():
+        formula = (
+            f"5 (m - {s.lo:g}) / {s.hi - s.lo:g}"
+            if s.higher_better
+            else f"5 ({s.hi:g} - m) / {s.hi - s.lo:g}"
+        )
+        direction = "higher better" if s.higher_better else "lower better"
+        lines.append(f"| {name} | {s.lo:g}..{s.hi:g} | {direction} | min({formula}, 4.99) |")
+    return "\n".join(lines)
