@@ -17,7 +17,6 @@ The numbers are whatever these runs produce on this machine; nothing is tuned to
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,30 +88,26 @@ SCALES: dict[str, DemoScale] = {
 }
 
 
-def _model_config(name: str, scale: DemoScale) -> Any:
-    from rarl.train.config import ModelConfig
-
-    pixels = scale.image_size * scale.image_size
-    return ModelConfig(name_or_path=name, freeze_vision=False, min_pixels=pixels, max_pixels=pixels)
+def _pixels(scale: DemoScale) -> dict[str, int]:
+    """The model's pixel budget: exactly the task's frame."""
+    return {"min_pixels": scale.image_size**2, "max_pixels": scale.image_size**2}
 
 
 def _sft_config(
     model: str, manifest: Path, out: Path, steps: int, lr: float, scale: DemoScale, seed: int
 ) -> Any:
-    from rarl.train.config import CheckpointConfig, DataConfig, LoggingConfig, OptimConfig, SFTConfig
+    from rarl.recipes.demo_common import demo_sft_config
 
-    return SFTConfig(
-        output_dir=str(out),
+    return demo_sft_config(
+        model,
+        manifest,
+        out,
+        steps=steps,
+        lr=lr,
+        batch=scale.batch,
         seed=seed,
         recipe=RECIPE_NAME,
-        model=_model_config(model, scale),
-        data=DataConfig(manifest=str(manifest)),
-        optim=OptimConfig(lr=lr, max_grad_norm=1.0),
-        steps=steps,
-        batch_size=scale.batch,
-        micro_batch_size=scale.batch,
-        logging=LoggingConfig(progress=True, sample_every=0),
-        checkpoint=CheckpointConfig(every=0, keep_last=1),
+        **_pixels(scale),
     )
 
 
@@ -122,6 +117,7 @@ def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
         CheckpointConfig,
         DataConfig,
         LoggingConfig,
+        ModelConfig,
         OptimConfig,
         RewardConfig,
         RolloutConfig,
@@ -133,7 +129,7 @@ def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
         output_dir=str(out),
         seed=seed,
         recipe=RECIPE_NAME,
-        model=_model_config(model, scale),
+        model=ModelConfig(name_or_path=model, freeze_vision=False, **_pixels(scale)),
         data=DataConfig(manifest=str(manifest)),
         rollout=RolloutConfig(num_generations=scale.num_generations, max_new_tokens=scale.max_new_tokens),
         reward=RewardConfig(name="vision-r1", kwargs={"matcher": "box_only", "overlap": "iou"}),
@@ -151,22 +147,15 @@ def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
 
 def run_demo(out: str | Path = "runs/demo-vision-r1", size: str = "default", seed: int = 0) -> dict[str, Any]:
     """Run the demo end to end into `out` (replaced); returns the evaluation results per model."""
-    from rarl.eval.protocol import EvalSettings, evaluate_models
     from rarl.model.tiny import build_tiny_qwen2_5_vl
     from rarl.recipes import get_recipe
-    from rarl.recipes.demo_phases import DemoPhases
+    from rarl.recipes.demo_common import DemoPhases, evaluate_demo, fresh_folder, pick_scale
     from rarl.recipes.localization.data import prepare_localization
     from rarl.train.grpo import run_grpo
-    from rarl.train.metrics_log import read_metrics
     from rarl.train.sft import run_sft
 
-    if size not in SCALES:
-        raise ValueError(f"unknown demo size {size!r}; choose from {sorted(SCALES)}")
-    scale = SCALES[size]
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    scale = pick_scale(SCALES, size)
+    out = fresh_folder(out)
     phases = DemoPhases(total=5)
 
     phases.start("synthetic shapes task")
@@ -206,22 +195,17 @@ def run_demo(out: str | Path = "runs/demo-vision-r1", size: str = "default", see
     phases.done("vision-r1")
 
     phases.start("evaluation (COCO-style, test split)")
-    settings = EvalSettings(
-        split="test",
-        max_samples=scale.eval_samples,
-        max_new_tokens=scale.max_new_tokens,
-        n_boot=scale.n_boot,
-        seed=seed,
-    )
-    results = evaluate_models(
-        {"Tiny-VL base": str(base), "+ SFT": str(sft), "+ Vision-R1": str(out / "vision-r1" / "final")},
+    summary = evaluate_demo(
+        phases,
+        out,
         data,
-        out / "report",
-        settings,
+        base=base,
+        sft=sft,
+        method="Vision-R1",
+        run=out / "vision-r1",
         recipe=RECIPE_NAME,
-        curves={"Vision-R1": read_metrics(out / "vision-r1" / "metrics.jsonl")},
+        scale=scale,
+        seed=seed,
         title="Synthetic shapes detection (tiny Qwen2.5-VL, CPU demo)",
     )
-    phases.done("evaluation")
-    phases.summary(report=out / "report" / "report.md")
-    return {"results": results, "timings": phases.timings, "total_seconds": phases.total}
+    return summary

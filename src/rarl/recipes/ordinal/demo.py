@@ -16,13 +16,9 @@ The numbers are whatever these runs produce on this machine; nothing is tuned to
 from __future__ import annotations
 
 import logging
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from rarl.utils.config import ConfigError
 
 log = logging.getLogger("rarl")
 
@@ -97,27 +93,9 @@ SCALES: dict[str, DemoScale] = {
 
 
 def _sft_config(model: str, manifest: Path, out: Path, steps: int, lr: float, batch: int, seed: int) -> Any:
-    from rarl.train.config import (
-        CheckpointConfig,
-        DataConfig,
-        LoggingConfig,
-        ModelConfig,
-        OptimConfig,
-        SFTConfig,
-    )
+    from rarl.recipes.demo_common import demo_sft_config
 
-    return SFTConfig(
-        output_dir=str(out),
-        seed=seed,
-        model=ModelConfig(name_or_path=model, freeze_vision=False),
-        data=DataConfig(manifest=str(manifest)),
-        optim=OptimConfig(lr=lr, max_grad_norm=1.0),
-        steps=steps,
-        batch_size=batch,
-        micro_batch_size=batch,
-        logging=LoggingConfig(progress=True, sample_every=0),
-        checkpoint=CheckpointConfig(every=0, keep_last=1),
-    )
+    return demo_sft_config(model, manifest, out, steps=steps, lr=lr, batch=batch, seed=seed)
 
 
 def _rarl_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: int) -> Any:
@@ -162,35 +140,20 @@ def _rarl_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
 
 def run_demo(out: str | Path = "runs/demo", size: str = "default", seed: int = 0) -> dict[str, Any]:
     """Run the demo end to end into `out` (replaced); returns the evaluation results per model."""
-    from rich.console import Console
-
     from rarl.data.prepare import prepare
-    from rarl.eval.protocol import EvalSettings, evaluate_models
     from rarl.model.tiny import build_tiny_qwen2_5_vl
+    from rarl.recipes.demo_common import DemoPhases, evaluate_demo, fresh_folder, pick_scale
     from rarl.train.grpo import run_grpo
-    from rarl.train.metrics_log import read_metrics
     from rarl.train.sft import run_sft
 
-    if size not in SCALES:
-        raise ConfigError(f"--size: unknown demo size {size!r}; choose from {sorted(SCALES)}")
-    scale = SCALES[size]
-    console = Console()
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def phase(name: str) -> None:
-        timings[name] = time.perf_counter() - t0 - sum(timings.values())
-        console.rule(f"[dim]{name} done in {timings[name]:.0f}s")
-
-    console.rule("[bold]1/6 tiny Qwen2.5-VL")
+    scale = pick_scale(SCALES, size)
+    out = fresh_folder(out)
+    phases = DemoPhases(total=6)
+    phases.start("tiny Qwen2.5-VL")
     tiny = build_tiny_qwen2_5_vl(out / "tiny-model", seed=seed, num_layers=scale.num_layers)
-    phase("build model")
+    phases.done("build model")
 
-    console.rule(f"[bold]2/6 synthetic ordinal task ({PROPERTY})")
+    phases.start(f"synthetic ordinal task ({PROPERTY})")
     data = out / "data"
     warm = out / "warmup-data"
     prepare(
@@ -212,52 +175,36 @@ def run_demo(out: str | Path = "runs/demo", size: str = "default", seed: int = 0
         num_images=scale.num_images // 2,
         quiet=True,
     )
-    phase("prepare data")
+    phases.done("prepare data")
 
-    console.rule("[bold]3/6 warm-up into a format-following base")
+    phases.start("warm-up into a format-following base")
     base = run_sft(
         _sft_config(str(tiny), warm, out / "base", scale.warmup_steps, scale.warmup_lr, scale.batch, seed)
     )
-    phase("warm-up")
+    phases.done("warm-up")
 
     rl_steps = scale.stage1_steps + scale.stage2_steps
-    console.rule(f"[bold]4/6 SFT baseline ({rl_steps} steps x {scale.batch} samples)")
+    phases.start(f"SFT baseline ({rl_steps} steps x {scale.batch} samples)")
     sft = run_sft(_sft_config(str(base), data, out / "sft", rl_steps, scale.sft_lr, scale.batch, seed))
-    phase("sft")
+    phases.done("sft")
 
-    console.rule(
-        f"[bold]5/6 RARL (stage 1: {scale.stage1_steps} steps, stage 2 with RMO: {scale.stage2_steps})"
-    )
+    phases.start(f"RARL (stage 1: {scale.stage1_steps} steps, stage 2 with RMO: {scale.stage2_steps})")
     run_grpo(_rarl_config(str(base), data, out / "rarl", scale, seed))
-    rarl = out / "rarl" / "final"
-    phase("rarl")
+    phases.done("rarl")
 
-    console.rule("[bold]6/6 evaluation")
-    settings = EvalSettings(
-        split="test",
-        max_samples=scale.eval_samples,
-        max_new_tokens=scale.max_new_tokens,
-        n_boot=scale.n_boot,
-        seed=seed,
-    )
-    curves = {
-        "RARL": read_metrics(out / "rarl" / "metrics.jsonl"),
-    }
-    results = evaluate_models(
-        {"Tiny-VL base": str(base), "+ SFT": str(sft), "+ RARL": str(rarl)},
+    phases.start("evaluation")
+    summary = evaluate_demo(
+        phases,
+        out,
         data,
-        out / "report",
-        settings,
+        base=base,
+        sft=sft,
+        method="RARL",
+        run=out / "rarl",
         recipe="rarl",
-        curves=curves,
+        scale=scale,
+        seed=seed,
         title=f"Synthetic {PROPERTY} (tiny Qwen2.5-VL, CPU demo)",
     )
-    phase("evaluation")
-    total = time.perf_counter() - t0
-    console.print(
-        "[bold]phase times:[/] "
-        + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
-        + f"; total {total:.0f}s"
-    )
-    console.print(f"[bold]report:[/] {out / 'report' / 'report.md'}  (open {out / 'report' / 'index.html'})")
-    return {"results": results, "timings": timings, "total_seconds": total}
+    phases.console.print(f"(open {out / 'report' / 'index.html'})")
+    return summary

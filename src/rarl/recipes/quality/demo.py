@@ -17,8 +17,6 @@ The numbers are whatever these runs produce on this machine; nothing is tuned to
 
 from __future__ import annotations
 
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,28 +80,10 @@ SCALES: dict[str, DemoScale] = {
 
 def sft_config(model: str, manifest: Path, out: Path, steps: int, lr: float, batch: int, seed: int) -> Any:
     """An SFT run on the think-mode reference answers."""
-    from rarl.train.config import (
-        CheckpointConfig,
-        DataConfig,
-        LoggingConfig,
-        ModelConfig,
-        OptimConfig,
-        SFTConfig,
-    )
+    from rarl.recipes.demo_common import demo_sft_config
 
-    return SFTConfig(
-        output_dir=str(out),
-        seed=seed,
-        recipe="refine-iqa",
-        mode="think",
-        model=ModelConfig(name_or_path=model, freeze_vision=False),
-        data=DataConfig(manifest=str(manifest)),
-        optim=OptimConfig(lr=lr, max_grad_norm=1.0),
-        steps=steps,
-        batch_size=batch,
-        micro_batch_size=batch,
-        logging=LoggingConfig(progress=True, sample_every=0),
-        checkpoint=CheckpointConfig(every=0, keep_last=1),
+    return demo_sft_config(
+        model, manifest, out, steps=steps, lr=lr, batch=batch, seed=seed, recipe="refine-iqa", mode="think"
     )
 
 
@@ -193,76 +173,49 @@ def run_demo(
     out: str | Path = "runs/demo-refine-iqa", size: str = "default", seed: int = 0
 ) -> dict[str, Any]:
     """Run the demo end to end into `out` (replaced); returns the evaluation results per model."""
-    from rich.console import Console
-
-    from rarl.eval.protocol import EvalSettings, evaluate_models
+    from rarl.recipes.demo_common import DemoPhases, evaluate_demo, fresh_folder, pick_scale
     from rarl.train.grpo import run_grpo
-    from rarl.train.metrics_log import read_metrics
     from rarl.train.sft import run_sft
 
-    if size not in SCALES:
-        raise ValueError(f"unknown demo size {size!r}; choose from {sorted(SCALES)}")
-    scale = SCALES[size]
-    console = Console()
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def phase(name: str) -> None:
-        timings[name] = time.perf_counter() - t0 - sum(timings.values())
-        console.rule(f"[dim]{name} done in {timings[name]:.0f}s")
-
-    console.rule("[bold]1/6 synthetic quality task (MOS = 4.6 - 0.9 x severity) and perception data")
+    scale = pick_scale(SCALES, size)
+    out = fresh_folder(out)
+    phases = DemoPhases(total=6)
+    phases.start("synthetic quality task (MOS = 4.6 - 0.9 x severity) and perception data")
     data, warm, perception = prepare_demo_data(out, scale, seed)
-    phase("prepare data")
+    phases.done("prepare data")
 
-    console.rule("[bold]2/6 tiny Qwen2.5-VL")
+    phases.start("tiny Qwen2.5-VL")
     tiny = build_demo_model(out, [data, perception], scale, seed)
-    phase("build model")
+    phases.done("build model")
 
-    console.rule("[bold]3/6 warm-up into a format-following base")
+    phases.start("warm-up into a format-following base")
     base = run_sft(
         sft_config(str(tiny), warm, out / "base", scale.warmup_steps, scale.warmup_lr, scale.batch, seed)
     )
-    phase("warm-up")
+    phases.done("warm-up")
 
-    console.rule(f"[bold]4/6 SFT baseline ({scale.stage2_steps} steps x {scale.batch} samples)")
+    phases.start(f"SFT baseline ({scale.stage2_steps} steps x {scale.batch} samples)")
     sft = run_sft(
         sft_config(str(base), data, out / "sft", scale.stage2_steps, scale.sft_lr, scale.batch, seed)
     )
-    phase("sft")
+    phases.done("sft")
 
-    console.rule(f"[bold]5/6 Refine-IQA (stage 1: {scale.stage1_steps} steps, stage 2: {scale.stage2_steps})")
+    phases.start(f"Refine-IQA (stage 1: {scale.stage1_steps} steps, stage 2: {scale.stage2_steps})")
     run_grpo(refine_config(str(base), data, perception, out / "refine-iqa", scale, seed))
-    phase("refine-iqa")
+    phases.done("refine-iqa")
 
-    console.rule("[bold]6/6 evaluation")
-    settings = EvalSettings(
-        split="test",
-        max_samples=scale.eval_samples,
-        max_new_tokens=scale.max_new_tokens,
-        n_boot=scale.n_boot,
-        seed=seed,
-    )
-    curves = {"Refine-IQA": read_metrics(out / "refine-iqa" / "metrics.jsonl")}
-    results = evaluate_models(
-        {"Tiny-VL base": str(base), "+ SFT": str(sft), "+ Refine-IQA": str(out / "refine-iqa" / "final")},
+    phases.start("evaluation")
+    summary = evaluate_demo(
+        phases,
+        out,
         data,
-        out / "report",
-        settings,
+        base=base,
+        sft=sft,
+        method="Refine-IQA",
+        run=out / "refine-iqa",
         recipe="refine-iqa",
-        curves=curves,
+        scale=scale,
+        seed=seed,
         title="Synthetic quality (tiny Qwen2.5-VL, CPU demo)",
     )
-    phase("evaluation")
-    total = time.perf_counter() - t0
-    console.print(
-        "[bold]phase times:[/] "
-        + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
-        + f"; total {total:.0f}s"
-    )
-    console.print(f"[bold]report:[/] {out / 'report' / 'report.md'}")
-    return {"results": results, "timings": timings, "total_seconds": total}
+    return summary

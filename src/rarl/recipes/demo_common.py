@@ -1,0 +1,152 @@
+"""What the recipes' CPU demos share: numbered, timed phases; a fresh output folder; the SFT runs' config."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+
+def fresh_folder(out: str | Path) -> Path:
+    """`out` emptied (a demo replaces its whole folder) and created; returns it as a Path."""
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return out
+
+
+def demo_sft_config(
+    model: str,
+    manifest: Path,
+    out: Path,
+    *,
+    steps: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    recipe: str = "rarl",
+    mode: str | None = None,
+    **model_options: Any,
+) -> Any:
+    """An SFT run of a demo (warm-up or baseline): `steps` x `batch` reference answers at `lr`, vision trainable.
+
+    `model_options` are further `ModelConfig` fields (e.g. the pixel budget of the task's frame).
+    """
+    from rarl.train.config import (
+        CheckpointConfig,
+        DataConfig,
+        LoggingConfig,
+        ModelConfig,
+        OptimConfig,
+        SFTConfig,
+    )
+
+    return SFTConfig(
+        output_dir=str(out),
+        seed=seed,
+        recipe=recipe,
+        mode=mode,
+        model=ModelConfig(name_or_path=model, freeze_vision=False, **model_options),
+        data=DataConfig(manifest=str(manifest)),
+        optim=OptimConfig(lr=lr, max_grad_norm=1.0),
+        steps=steps,
+        batch_size=batch,
+        micro_batch_size=batch,
+        logging=LoggingConfig(progress=True, sample_every=0),
+        checkpoint=CheckpointConfig(every=0, keep_last=1),
+    )
+
+
+class DemoPhases:
+    """`start(title)` opens phase k/total with a rule; `done(name)` records the time since the last `done`.
+
+    phases = DemoPhases(total=3)
+    phases.start("data"); ...; phases.done("prepare data")
+    phases.summary(report=out / "report.md")     # "phase times: prepare data 3s, ...; total 95s"
+    """
+
+    def __init__(self, total: int, console: Console | None = None) -> None:
+        self.total_phases = total
+        self.console = console or Console()
+        self.timings: dict[str, float] = {}
+        self._index = 0
+        self._t0 = time.perf_counter()
+        self._last = self._t0
+
+    def start(self, title: str) -> None:
+        """Open the next numbered phase."""
+        self._index += 1
+        self.console.rule(f"[bold]{self._index}/{self.total_phases} {title}")
+
+    def done(self, name: str) -> float:
+        """Record `name` as taking the time since the previous `done` (or the start); returns it in seconds."""
+        now = time.perf_counter()
+        self.timings[name] = now - self._last
+        self._last = now
+        self.console.rule(f"[dim]{name} done in {self.timings[name]:.0f}s")
+        return self.timings[name]
+
+    @property
+    def total(self) -> float:
+        """Seconds since the demo started."""
+        return time.perf_counter() - self._t0
+
+    def summary(self, report: Path | None = None) -> None:
+        """Print every phase's time and the total, and where the report is."""
+        times = ", ".join(f"{k} {v:.0f}s" for k, v in self.timings.items())
+        self.console.print(f"[bold]phase times:[/] {times}; total {self.total:.0f}s")
+        if report is not None:
+            self.console.print(f"[bold]report:[/] {report}")
+
+
+def evaluate_demo(
+    phases: DemoPhases,
+    out: Path,
+    manifest: Path,
+    *,
+    base: Path | str,
+    sft: Path | str,
+    method: str,
+    run: Path,
+    recipe: str,
+    scale: Any,
+    seed: int,
+    title: str,
+) -> dict[str, Any]:
+    """The demo's last phase: base / SFT / `method` (its run folder `run`) evaluated on the test split with the
+    recipe's protocol into `out/report`, the method's training curves beside; returns the demo's summary."""
+    from rarl.eval.protocol import EvalSettings, evaluate_models
+    from rarl.train.metrics_log import read_metrics
+
+    settings = EvalSettings(
+        split="test",
+        max_samples=scale.eval_samples,
+        max_new_tokens=scale.max_new_tokens,
+        n_boot=scale.n_boot,
+        seed=seed,
+    )
+    results = evaluate_models(
+        {"Tiny-VL base": str(base), "+ SFT": str(sft), f"+ {method}": str(run / "final")},
+        manifest,
+        out / "report",
+        settings,
+        recipe=recipe,
+        curves={method: read_metrics(run / "metrics.jsonl")},
+        title=title,
+    )
+    phases.done("evaluation")
+    phases.summary(report=out / "report" / "report.md")
+    return {"results": results, "timings": phases.timings, "total_seconds": phases.total}
+
+
+def pick_scale(scales: dict[str, Any], size: str) -> Any:
+    """`scales[size]`, or a one-line ConfigError naming the known sizes."""
+    from rarl.utils.config import ConfigError
+
+    if size not in scales:
+        raise ConfigError(f"--size: unknown demo size {size!r}; choose from {sorted(scales)}")
+    return scales[size]
