@@ -347,9 +347,12 @@ def ablate(
 @app.command()
 @friendly
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for everything the demo writes.")] = Path("runs/demo"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for everything the demo writes (default: runs/demo, or runs/demo-RECIPE)."),
+    ] = None,
     size: Annotated[
-        str, typer.Option(help="default (about 9 min on 2 CPU cores) or smoke (under a minute).")
+        str, typer.Option(help="default (minutes on 2 CPU cores) or smoke (under a minute).")
     ] = "default",
     seed: Annotated[int, typer.Option()] = 0,
     recipe: Annotated[str, typer.Option(help="Which recipe's demo to run.")] = "rarl",
@@ -362,6 +365,9 @@ def demo(
     chosen = get_recipe(recipe)
     if not hasattr(chosen, "demo"):
         raise ConfigError(f"recipe {recipe!r} has no demo")
+    if out is None:
+        name = str(getattr(chosen, "name", recipe))
+        out = Path("runs/demo") if name == "rarl" else Path(f"runs/demo-{name}")
     chosen.demo(out, size=size, seed=seed)
 
 
