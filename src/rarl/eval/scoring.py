@@ -104,6 +104,10 @@ class SizeResult:
     """Number of counted samples."""
     extras: dict[str, float] = field(default_factory=dict)
     """Secondary numbers (see the module docstring), e.g. `tau_values`, `mae_parsed`, `n_excluded`."""
+    per_sample: tuple[float, ...] = ()
+    """Each counted sample's contribution, whose mean is `value` (absolute error, 0/100 hit, tau), in sample
+    order; empty for correlation metrics. Two models scored on the same samples can be compared pairwise
+    (`rarl.eval.verdict`)."""
 
     @property
     def higher_is_better(self) -> bool:
@@ -112,6 +116,7 @@ class SizeResult:
     def as_dict(self) -> dict[str, Any]:
         """Plain dict; nan becomes None so that the result is strict JSON."""
         d = asdict(self)
+        d["per_sample"] = [round(float(v), 6) for v in self.per_sample]
         d["extras"] = {k: _nan_to_none(v) for k, v in self.extras.items()}
         for k in ("value", "ci_low", "ci_high", "failure_rate"):
             d[k] = _nan_to_none(d[k])
@@ -129,6 +134,7 @@ class SizeResult:
             failure_rate=_none_to_nan(d["failure_rate"]),
             n=int(d["n"]),
             extras={str(k): _none_to_nan(v) for k, v in (d.get("extras") or {}).items()},
+            per_sample=tuple(float(v) for v in d.get("per_sample") or ()),
         )
 
 
@@ -299,7 +305,8 @@ def _score_one_image_set(labels_list, parsed_list, metric, value_range, precisio
     }
     if metric == "srcc":
         extras["plcc"] = M.plcc(pred, label)
-    return SizeResult(1, metric, value, ci[0], ci[1], float(failed.mean()), len(outcomes), extras)
+    samples = tuple(float(v) for v in per_sample) if metric in ("mae", "accuracy") else ()
+    return SizeResult(1, metric, value, ci[0], ci[1], float(failed.mean()), len(outcomes), extras, samples)
 
 
 def _score_ranking_set(size, labels_list, parsed_list, n_boot, seed, alpha):
@@ -324,5 +331,13 @@ def _score_ranking_set(size, labels_list, parsed_list, n_boot, seed, alpha):
         "n_excluded": n_excluded,
     }
     return SizeResult(
-        size, RANKING_METRIC, float(tau.mean()), ci[0], ci[1], float(failed.mean()), len(kept), extras
+        size,
+        RANKING_METRIC,
+        float(tau.mean()),
+        ci[0],
+        ci[1],
+        float(failed.mean()),
+        len(kept),
+        extras,
+        tuple(float(v) for v in tau),
     )

@@ -95,11 +95,22 @@ class OrdinalRecipe(RecipeBase):
 
         from rarl.eval.report import write_report
         from rarl.eval.tables import render_markdown_table, render_rich_table
+        from rarl.eval.verdict import verdict_lines
 
         sizes = tuple(settings.sizes) if settings is not None else (1, 2, 4, 8)
-        write_report(out, dict(results), title=title, curves=dict(curves) if curves else None)
-        Console().print(render_rich_table(dict(results), title=title, sizes=sizes))
-        return render_markdown_table(dict(results), title=title, sizes=sizes)
+        n_boot = getattr(settings, "n_boot", 1000)
+        verdicts = verdict_lines(dict(results), sizes=sizes, n_boot=n_boot) if len(results) > 1 else []
+        notes = None
+        if verdicts:
+            header = f"Verdicts of {list(results)[-1]} (paired bootstrap over the same test samples, 95 %):"
+            notes = "\n".join([header, "", *(f"- {line}" for line in verdicts)])
+        write_report(out, dict(results), title=title, curves=dict(curves) if curves else None, notes=notes)
+        console = Console()
+        console.print(render_rich_table(dict(results), title=title, sizes=sizes))
+        if notes:
+            console.print(notes, markup=False)
+        table = render_markdown_table(dict(results), title=title, sizes=sizes)
+        return table + ("\n\n" + notes if notes else "")
 
     def ablations(self) -> Any:
         """The recipe's ablation plan (variants and table rows) for `rarl ablate`."""
