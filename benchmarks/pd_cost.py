@@ -41,25 +41,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from rarl.recipes.quality.demo import (
-        SCALES,
-        build_demo_model,
-        prepare_demo_data,
-        refine_config,
-        sft_config,
-    )
+    from rarl.recipes.quality.demo import SCALES, benchmark_inputs, refine_config
     from rarl.train.grpo import GRPOTrainer
     from rarl.train.metrics_log import read_metrics
-    from rarl.train.sft import run_sft
 
     scale = SCALES["default"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        data, warm, perception = prepare_demo_data(out, scale, args.seed)
-        base = args.base
-        if base is None:
-            tiny = build_demo_model(out, [data, perception], scale, args.seed)
-            base = run_sft(sft_config(str(tiny), warm, out / "base", args.warmup_steps, 2e-3, 8, args.seed))
+        data, base = benchmark_inputs(out, scale, args.seed, args.base, args.warmup_steps)
         from dataclasses import replace
 
         bench = replace(

@@ -20,14 +20,7 @@ def coerce_labels(raw: Any) -> list[float]:
     of either. Ground truth comes from the data pipeline, so anything else is a bug there and raises
     ValueError naming the value.
     """
-    value = raw
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError(f"labels are not JSON: {_short(raw)}") from None
+    value = _from_json(raw, "labels")
     if _is_number(value):
         values = [value]
     else:
@@ -58,20 +51,24 @@ def coerce_box_target(raw: Any) -> dict[str, Any]:
     The values are checked by the reward itself (`localization_reward` names any bad one); a missing key or
     a value that is not JSON raises ValueError here, naming it.
     """
-    value = raw
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError(f"box target is not JSON: {_short(raw)}") from None
+    value = _from_json(raw, "box target")
     if not isinstance(value, Mapping):
         raise ValueError(f"box target must be a mapping with keys {list(BOX_TARGET_KEYS)}, got {_short(raw)}")
     missing = [k for k in BOX_TARGET_KEYS if k not in value]
     if missing:
         raise ValueError(f"box target lacks {missing}: {_short(raw)}")
     return {k: _plain(value[k]) for k in BOX_TARGET_KEYS}
+
+
+def _from_json(raw: Any, what: str) -> Any:
+    """`raw` as it is, or decoded when it is a JSON string (or bytes of one); ValueError naming `what`."""
+    value = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ValueError(f"{what}: not JSON: {_short(raw)}") from None
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,7 @@ from rarl.model.backends import RolloutBackend, SamplingSettings, get_backend
 from rarl.model.batch import PromptBatch, RolloutBatch, pad_right
 from rarl.model.loading import Policy
 
-__all__ = ["encode_completions", "encode_prompts", "generate", "to_conversation"]
+__all__ = ["encode_completions", "encode_prompts", "generate", "prompt_text", "to_conversation"]
 
 Conversation = list[dict[str, Any]]
 MessagesFn = Callable[[Any], Conversation]
@@ -93,9 +93,7 @@ def _encode(policy: Policy, resolved: Sequence[tuple[Conversation, list[Image.Im
     if len(resolved) == 0:
         raise ValueError("no prompts to encode")
     processor = policy.processor
-    texts = [
-        processor.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m, _ in resolved
-    ]
+    texts = [prompt_text(policy, m) for m, _ in resolved]
     images = [image for _, row_images in resolved for image in row_images]
     enc = processor(text=texts, images=images or None, padding=True, padding_side="left", return_tensors="pt")
     input_ids = enc["input_ids"]  # [B, P]
@@ -110,6 +108,12 @@ def _encode(policy: Policy, resolved: Sequence[tuple[Conversation, list[Image.Im
         image_grid_thw=enc.get("image_grid_thw") if images else None,
         images_per_row=torch.tensor([len(row_images) for _, row_images in resolved], dtype=torch.long),
     )
+
+
+def prompt_text(policy: Policy, messages: Conversation) -> str:
+    """The chat-templated prompt text of `messages`, ending with the assistant turn's opening (every backend
+    sends the model this text)."""
+    return policy.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def encode_completions(policy: Policy, texts: Sequence[str]) -> tuple[Tensor, Tensor]:

@@ -35,6 +35,7 @@ from torch import nn
 from rarl.model.backends import SamplingSettings, build_rollout_batch
 from rarl.model.batch import PromptBatch, RolloutBatch, pad_right
 from rarl.model.loading import Policy, unwrap_model
+from rarl.model.rollout import prompt_text
 
 __all__ = ["VLLMBackend", "merged_state_dict"]
 
@@ -161,7 +162,7 @@ class VLLMBackend:
             settings.seed if settings.seed is not None else int(torch.randint(0, 2**31 - 1, ()).item())
         )
         for b, messages in enumerate(conversations):
-            text = policy.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = prompt_text(policy, messages)
             images = [p["image"] for m in messages if isinstance(m.get("content"), list) for p in m["content"]
                       if isinstance(p, dict) and p.get("type") == "image"]  # fmt: skip
             request: dict[str, Any] = {"prompt": text}
@@ -210,15 +211,13 @@ def merged_state_dict(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
     if peft:
         model.merge_adapter()
     try:
-        state: dict[str, torch.Tensor] = {}
-        for name, tensor in (
-            unwrap_model(model).state_dict().items() if not peft else model.state_dict().items()
-        ):
-            if "lora_" in name or "modules_to_save" in name:
-                continue
-            clean = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
-            state[clean] = tensor.detach()
-        yield state
+        yield {
+            name.replace(
+                ".base_layer.", "."
+            ): tensor.detach()  # peft keeps the merged weight under base_layer
+            for name, tensor in unwrap_model(model).state_dict().items()
+            if "lora_" not in name and "modules_to_save" not in name
+        }
     finally:
         if peft:
             model.unmerge_adapter()

@@ -169,6 +169,20 @@ def build_demo_model(out: Path, manifests: list[Path], scale: DemoScale, seed: i
     return build_tiny_qwen2_5_vl(out / "tiny-model", seed=seed, corpus=corpus, num_layers=scale.num_layers)
 
 
+def benchmark_inputs(
+    out: Path, scale: DemoScale, seed: int, base: Path | None = None, warmup_steps: int = 80
+) -> tuple[Path, Path]:
+    """(scoring manifest, base model folder) for benchmarks that start where the demo does: the demo's data
+    under `out`, and `base` if given, else a fresh warm-up of `warmup_steps` (lr 2e-3, 8 samples a step)."""
+    from rarl.train.sft import run_sft
+
+    data, warm, perception = prepare_demo_data(out, scale, seed)
+    if base is None:
+        tiny = build_demo_model(out, [data, perception], scale, seed)
+        base = run_sft(sft_config(str(tiny), warm, out / "base", warmup_steps, 2e-3, 8, seed))
+    return data, Path(base)
+
+
 def run_demo(
     out: str | Path = "runs/demo-refine-iqa", size: str = "default", seed: int = 0
 ) -> dict[str, Any]:
