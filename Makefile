@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rarl-installed
 
-.PHONY: install install-vllm test test-all test-fast test-vllm lint format demo clean
+.PHONY: install install-vllm test test-all test-fast test-vllm lint format demo demo-base clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ format: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rarl demo
+
+# Rebuild the demo's shipped base (src/rarl/recipes/ordinal/demo_base/, about 20 minutes on 2 CPU cores).
+demo-base: $(STAMP)
+	$(BIN)/rarl build-base --out src/rarl/recipes/ordinal/demo_base
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache runs

@@ -49,6 +49,40 @@ def variant_config(base: TrainConfig, plan: AblationPlan, name: str, out: Path) 
     return cfg
 
 
+TRAINING_STATISTICS = (
+    ("reward/onpolicy_mean", "on-policy reward"),
+    ("zero_var_frac_before", "zero-variance groups before RMO"),
+    ("rmo_mutated_frac", "groups mutated by RMO"),
+    ("kept_frac", "rollouts kept"),
+)
+"""Per-step metrics of the GRPO trainer summarised per variant and stage under the ablation table."""
+
+
+def training_statistics(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """A markdown table: per variant and stage, the step-mean of each `TRAINING_STATISTICS` metric.
+
+    Shares (zero-variance groups, mutated groups, kept rollouts) are fractions of the step's groups or rows;
+    with them the table says how often RMO fired and how often it had a stagnant group to fire on.
+    """
+    lines = [
+        "Training statistics (mean over the stage's steps)",
+        "",
+        "| Variant | Stage | Steps | " + " | ".join(label for _, label in TRAINING_STATISTICS) + " |",
+        "|---|---|---:|" + "---:|" * len(TRAINING_STATISTICS),
+    ]
+    for name, rows in curves.items():
+        stages: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            stages.setdefault(str(row.get("stage", "")), []).append(row)
+        for stage, stage_rows in stages.items():
+            cells = []
+            for key, _ in TRAINING_STATISTICS:
+                values = [float(r[key]) for r in stage_rows if r.get(key) is not None]
+                cells.append(f"{sum(values) / len(values):.3f}" if values else "-")
+            lines.append(f"| {name} | {stage} | {len(stage_rows)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run_ablations(
     config: str | Path,
     out: str | Path,
@@ -63,7 +97,7 @@ def run_ablations(
     from rarl.model import load_policy
     from rarl.recipes import get_recipe
     from rarl.train.checkpoint import model_folder_problem
-    from rarl.train.common import check_output_dir
+    from rarl.train.common import check_output_dir, named_model_path
     from rarl.train.grpo import GRPOTrainer
     from rarl.train.metrics_log import read_metrics
     from rarl.utils.io import atomic_write_text
@@ -97,7 +131,7 @@ def run_ablations(
         )
     )
     task_name = Path(base.data.manifest).name
-    base_path = base.model.name_or_path
+    base_path = named_model_path(base.model.name_or_path)
     if base_path == "tiny":
         base_path = str(Path(variant_config(base, plan, names[0], out).output_dir) / "tiny-model")
     cache: dict[str, Any] = {}
@@ -116,9 +150,11 @@ def run_ablations(
             continue
         path = str(out / run / folder)
         sections.setdefault(header, {task_name: {}})[task_name][label] = results_for(path, label)
-    table = plan.render(sections, f"Ablations on {task_name}", settings)
-    atomic_write_text(out / "ablation_table.md", table + "\n")
     curves = {n: read_metrics(out / n / "metrics.jsonl") for n in names}
+    table = (
+        plan.render(sections, f"Ablations on {task_name}", settings) + "\n\n" + training_statistics(curves)
+    )
+    atomic_write_text(out / "ablation_table.md", table + "\n")
     plot_training_curves(curves, out / "ablation_curves.png")
     print(table)
     log.info("ablation table written to %s", out / "ablation_table.md")

@@ -6,7 +6,7 @@ import pytest
 
 from .helpers import assert_ok, invoke, run_script
 
-COMMANDS = ["prepare", "build-tiny", "train", "sft", "eval", "rank", "draw", "ablate", "demo"]
+COMMANDS = ["prepare", "build-tiny", "build-base", "train", "sft", "eval", "rank", "draw", "ablate", "demo"]
 
 
 def test_console_script_help_lists_every_command():

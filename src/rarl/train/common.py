@@ -55,10 +55,20 @@ def step_seed(base_seed: int, global_step: int, rank: int) -> int:
     return (base_seed * 1_000_003 + global_step * 7919 + rank * 104_729) % (2**31 - 1)
 
 
+def named_model_path(name: str) -> str:
+    """`demo-base` -> the shipped demo base folder (`rarl.recipes.ordinal.demo_base`); any other name as is."""
+    if name == "demo-base":
+        from rarl.recipes.ordinal.demo_base import SHIPPED_BASE
+
+        return str(SHIPPED_BASE)
+    return name
+
+
 def resolve_model_path(cfg: ModelConfig, output_dir: str | Path, accelerator: Any) -> str:
-    """`tiny` -> build (once, on the main process) the offline tiny Qwen2.5-VL under output_dir."""
+    """`tiny` -> build (once, on the main process) the offline tiny Qwen2.5-VL under output_dir;
+    `demo-base` -> the shipped demo base."""
     if cfg.name_or_path != "tiny":
-        return cfg.name_or_path
+        return named_model_path(cfg.name_or_path)
     from rarl.model.tiny import build_tiny_qwen2_5_vl
 
     path = Path(output_dir) / TINY_MODEL_DIR

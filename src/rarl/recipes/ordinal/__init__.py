@@ -118,8 +118,10 @@ class OrdinalRecipe(RecipeBase):
 
         return ABLATIONS
 
-    def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
-        """The CPU demo: tiny Qwen2.5-VL, synthetic brightness task, base vs SFT vs RARL."""
+    def demo(
+        self, out: str | Path, size: str = "default", seed: int = 0, base: str | Path = "shipped"
+    ) -> dict[str, Any]:
+        """The CPU demo: the shipped tiny Qwen2.5-VL base, synthetic brightness task, base vs SFT vs RARL."""
         from rarl.recipes.ordinal.demo import run_demo
 
-        return run_demo(out, size=size, seed=seed)
+        return run_demo(out, size=size, seed=seed, base=base)

@@ -1,0 +1,106 @@
+"""Choose the demo's SFT and RARL learning rates on the validation split (never the test split).
+
+From the demo's base and on the demo's data (same scale and seed as `rarl demo`), this runs the SFT baseline
+and the two-stage RARL run once per candidate learning rate, with the demo's budgets, and scores every model
+on the validation split with the recipe's protocol. The validation score of a model is the mean over the four
+columns of the paper's table, each mapped to "higher is better" on a comparable scale:
+`1 - MAE / 4` for one image (4 is the error of always answering the midpoint of levels 1..9 on the worst
+label) and Kendall's tau for 2, 4 and 8 images. Per method, the candidate with the highest score is the one
+the demo uses (`rarl.recipes.ordinal.demo.SCALES`); the table it prints is in docs/learning.md.
+
+    python benchmarks/demo_selection.py --sft-lrs 1e-4 2e-4 5e-4 --rl-lrs 3e-4 6e-4 1.2e-3 --json sel.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def val_score(per_size: dict[int, Any]) -> float:
+    """Mean over sizes of the column's value on a higher-is-better scale (see the module docstring)."""
+    parts = [1.0 - r.value / 4.0 if r.metric == "mae" else r.value for _, r in sorted(per_size.items())]
+    return sum(parts) / len(parts)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from rarl.eval.protocol import EvalSettings, evaluate_models
+    from rarl.recipes.ordinal.demo import SCALES, _rarl_config, _sft_config, demo_data, resolve_base
+    from rarl.train.grpo import run_grpo
+    from rarl.train.sft import run_sft
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="/tmp/rarl-selection", help="work folder (data, runs, evaluations)")
+    p.add_argument("--scale", default="default", choices=sorted(SCALES))
+    p.add_argument("--seed", type=int, default=0, help="the demo's seed (data and runs)")
+    p.add_argument(
+        "--base", default="shipped", help="shipped, scratch or a model folder, as `rarl demo --base`"
+    )
+    p.add_argument("--sft-lrs", nargs="+", type=float, default=[1e-4, 2e-4, 5e-4])
+    p.add_argument("--rl-lrs", nargs="+", type=float, default=[3e-4, 6e-4, 1.2e-3])
+    p.add_argument("--eval-samples", type=int, default=None, help="val samples per size (default: all)")
+    p.add_argument("--json", help="write every candidate's scores here")
+    args = p.parse_args(argv)
+
+    scale = SCALES[args.scale]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data"
+    if not (data / "task.json").exists():
+        demo_data(data, scale, args.seed, quiet=True)
+    base = resolve_base(args.base, out, scale, args.seed)
+    steps = scale.stage1_steps + scale.stage2_steps
+    settings = EvalSettings(
+        split="val",
+        max_samples=args.eval_samples,
+        max_new_tokens=scale.max_new_tokens,
+        n_boot=200,
+        seed=args.seed,
+        progress=False,
+    )
+    rows: list[dict[str, Any]] = []
+
+    def score(method: str, lr: float, model: Path, seconds: float) -> None:
+        results = evaluate_models({"m": str(model)}, data, out / "eval" / f"{method}-{lr:g}", settings)["m"]
+        row = {
+            "method": method,
+            "lr": lr,
+            "val_score": round(val_score(results), 4),
+            **{f"{n}-img {r.metric}": round(r.value, 4) for n, r in sorted(results.items())},
+            **{f"{n}-img fail": round(r.failure_rate, 4) for n, r in sorted(results.items())},
+            "train_seconds": round(seconds, 1),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    score("base", 0.0, base, 0.0)
+    for lr in args.sft_lrs:
+        t0 = time.perf_counter()
+        run = out / f"sft-{lr:g}"
+        if not (run / "final" / "config.json").exists():  # a finished candidate is kept when re-run
+            run_sft(_sft_config(str(base), data, run, steps, lr, scale.batch, args.seed))
+        score("sft", lr, run / "final", time.perf_counter() - t0)
+    for lr in args.rl_lrs:
+        t0 = time.perf_counter()
+        run = out / f"rarl-{lr:g}"
+        if not (run / "final" / "config.json").exists():
+            run_grpo(_rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed))
+        score("rarl", lr, run / "final", time.perf_counter() - t0)
+
+    chosen = {
+        m: max((r for r in rows if r["method"] == m), key=lambda r: r["val_score"])["lr"]
+        for m in ("sft", "rarl")
+    }
+    print(f"chosen on val: SFT lr {chosen['sft']:g}, RARL lr {chosen['rarl']:g}")
+    summary = {"scale": args.scale, "seed": args.seed, "base": str(base), "rows": rows, "chosen": chosen}
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The demo's pretrained base: a tiny Qwen2.5-VL warmed up on a split of its own, shipped with the package.
+
+The paper starts SFT and RARL from a pretrained instruction-tuned model (Qwen2.5-VL-3B/7B-Instruct). The demo's
+stand-in is the folder `SHIPPED_BASE` (`rarl/recipes/ordinal/demo_base/`, a normal model folder that
+`from_pretrained` loads), built by `build_base`:
+
+1. the offline tiny Qwen2.5-VL (`rarl.model.tiny`) with `BaseSpec.num_layers` decoder layers, random weights;
+2. a synthetic brightness warm-up split drawn with its own seed (`WARMUP_DATA_SEED`), so none of its images is
+   one of the demo's train, val or test images (checked by content hash against the demo's data);
+3. supervised training on the reference answers of 1-, 2-, 4- and 8-image samples (cosine schedule);
+4. the base's own scores on the warm-up split's validation samples, written with the spec, the weights'
+   SHA-256 and the library versions to `rarl_base.json` in the folder.
+
+Rebuild it with `rarl build-base --out DIR` (`make demo-base` rewrites the shipped copy); `rarl demo --base
+scratch` builds one into the demo's folder and starts from it. The same command on the same machine and
+library versions gives the same weights (the build is deterministic on CPU); other CPUs or versions may differ
+in the last floating-point bits and so in the trained weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+SHIPPED_BASE = Path(__file__).with_name("demo_base")
+"""The shipped base model folder (package data)."""
+
+WARMUP_DATA_SEED = 1000
+"""Seed of the warm-up split's images; the demo refuses it as its own data seed so the two never coincide."""
+
+BASE_INFO = "rarl_base.json"
+"""How the base was built and how it scores, written into the model folder."""
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """How the base is built: model size, warm-up data and the supervised schedule."""
+
+    num_layers: int  # decoder layers of the tiny model
+    steps: int
+    lr: float  # peak learning rate, cosine decay to 0
+    warmup_steps: int  # linear warm-up of the learning rate
+    batch: int  # samples per step (1-, 2-, 4- and 8-image samples mixed)
+    num_images: int  # warm-up images drawn (train/val/test 80/10/10)
+    train_samples_per_size: int
+    val_samples_per_size: int  # the base's reported scores (warm-up val split)
+    max_new_tokens: int
+
+
+BASE_SPECS: dict[str, BaseSpec] = {
+    "default": BaseSpec(
+        num_layers=6,
+        steps=2000,
+        lr=2e-3,
+        warmup_steps=20,
+        batch=16,
+        num_images=6000,
+        train_samples_per_size=4000,
+        val_samples_per_size=100,
+        max_new_tokens=200,
+    ),
+    "smoke": BaseSpec(
+        num_layers=2,
+        steps=4,
+        lr=2e-3,
+        warmup_steps=1,
+        batch=4,
+        num_images=180,
+        train_samples_per_size=40,
+        val_samples_per_size=4,
+        max_new_tokens=96,
+    ),
+}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest_image_digests(manifest: Path) -> set[str]:
+    """SHA-256 of every image file in a manifest folder's `images/` tree (the synthetic sources write there)."""
+    return {sha256_file(p) for p in sorted((Path(manifest) / "images").rglob("*.png"))}
+
+
+def warmup_data(out: Path, spec: BaseSpec, *, quiet: bool = True) -> Path:
+    """The warm-up manifest (brightness, 1/2/4/8 images) drawn with `WARMUP_DATA_SEED` into `out`."""
+    from rarl.data.prepare import prepare
+    from rarl.recipes.ordinal.demo import PROPERTY
+
+    prepare(
+        "synthetic",
+        out,
+        sizes=(1, 2, 4, 8),
+        seed=WARMUP_DATA_SEED,
+        samples_per_size={
+            "train": spec.train_samples_per_size,
+            "val": spec.val_samples_per_size,
+            "test": 4,
+        },
+        property=PROPERTY,
+        num_images=spec.num_images,
+        quiet=quiet,
+    )
+    return out
+
+
+def base_scores(results: dict[int, Any]) -> dict[str, float]:
+    """`{"1-img mae": ..., "1-img fail": ..., "2-imgs tau": ..., ...}` from one model's per-size results."""
+    scores: dict[str, float] = {}
+    for size, r in sorted(results.items()):
+        label = "1-img" if size == 1 else f"{size}-imgs"
+        scores[f"{label} {r.metric}"] = round(float(r.value), 4)
+        scores[f"{label} fail"] = round(float(r.failure_rate), 4)
+    return scores
+
+
+def build_base(
+    out: str | Path,
+    spec: str = "default",
+    *,
+    seed: int = 0,
+    check_against: Path | None = None,
+    work: Path | None = None,
+) -> Path:
+    """Build the demo's base into `out` (replaced) and return it.
+
+    - `spec`: a key of `BASE_SPECS`;
+    - `check_against`: a demo manifest folder whose images must all differ from the warm-up images (by
+      content); by default the demo's own data at this spec's scale is drawn and checked;
+    - `work`: where the tiny model, warm-up data and training run go (default: a temporary folder).
+    """
+    from rarl.eval.protocol import EvalSettings, evaluate_models
+    from rarl.model.tiny import build_tiny_qwen2_5_vl
+    from rarl.recipes.demo_common import demo_sft_config
+    from rarl.train.config import OptimConfig
+    from rarl.train.sft import run_sft
+    from rarl.utils.config import ConfigError
+
+    if spec not in BASE_SPECS:
+        raise ConfigError(f"unknown base spec {spec!r}; choose from {sorted(BASE_SPECS)}")
+    s = BASE_SPECS[spec]
+    out = Path(out)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rarl-base-") as tmp:
+        root = Path(work) if work is not None else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        tiny = build_tiny_qwen2_5_vl(root / "tiny-model", seed=seed, num_layers=s.num_layers)
+        warm = warmup_data(root / "warmup-data", s)
+        demo_data = check_against if check_against is not None else _demo_data(root / "demo-data", spec, seed)
+        shared = manifest_image_digests(warm) & manifest_image_digests(demo_data)
+        if shared:
+            raise RuntimeError(f"{len(shared)} warm-up image(s) also in the demo data {demo_data}")
+        cfg = demo_sft_config(str(tiny), warm, root / "sft", steps=s.steps, lr=s.lr, batch=s.batch, seed=seed)
+        cfg.optim = OptimConfig(lr=s.lr, max_grad_norm=1.0, warmup_steps=s.warmup_steps, scheduler="cosine")
+        trained = Path(run_sft(cfg))
+        train_seconds = time.perf_counter() - t0
+        settings = EvalSettings(split="val", max_new_tokens=s.max_new_tokens, n_boot=200, seed=seed)
+        results = evaluate_models({"base": str(trained)}, warm, root / "val-eval", settings)["base"]
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        for path in sorted(trained.iterdir()):
+            if path.is_file():
+                shutil.copy2(path, out / path.name)
+    info = {
+        "command": f"rarl build-base --out {out} --spec {spec} --seed {seed}",
+        "spec": asdict(s),
+        "seed": seed,
+        "warmup_data_seed": WARMUP_DATA_SEED,
+        "task": "synthetic brightness, levels 1..9",
+        "disjoint_from": str(demo_data) if check_against is not None else f"the demo's data (seed {seed})",
+        "val_scores": base_scores(results),
+        "model_sha256": sha256_file(out / "model.safetensors"),
+        "train_seconds": round(train_seconds, 1),
+        "versions": _versions(),
+    }
+    (out / BASE_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    return out
+
+
+def _demo_data(out: Path, spec: str, seed: int) -> Path:
+    """The demo's own data at the matching scale (for the disjointness check)."""
+    from rarl.recipes.ordinal.demo import SCALES, demo_data
+
+    return demo_data(out, SCALES["smoke" if spec == "smoke" else "default"], seed, quiet=True)
+
+
+def _versions() -> dict[str, str]:
+    import tokenizers
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+
+
+def read_base_info(model_dir: str | Path) -> dict[str, Any] | None:
+    """The `rarl_base.json` of a base folder, or None when it has none."""
+    path = Path(model_dir) / BASE_INFO
+    return json.loads(path.read_text()) if path.is_file() else None
