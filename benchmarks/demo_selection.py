@@ -44,7 +44,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rl-lrs", nargs="+", type=float, default=[3e-4, 6e-4, 1.2e-3])
     p.add_argument("--eval-samples", type=int, default=None, help="val samples per size (default: all)")
     p.add_argument("--json", help="write every candidate's scores here")
+    p.add_argument("--merge", nargs="+", help="only combine the --json files of earlier runs (one table)")
     args = p.parse_args(argv)
+    if args.merge:
+        merged: dict[tuple[str, float], dict[str, Any]] = {}
+        for f in args.merge:
+            for row in json.loads(Path(f).read_text())["rows"]:
+                merged.setdefault((row["method"], row["lr"]), row)
+        return finish(args, sorted(merged.values(), key=lambda r: (r["method"], r["lr"])), base=None)
 
     scale = SCALES[args.scale]
     out = Path(args.out)
@@ -91,11 +98,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             run_grpo(_rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed))
         score("rarl", lr, run / "final", time.perf_counter() - t0)
 
+    return finish(args, rows, base)
+
+
+def finish(args: argparse.Namespace, rows: list[dict[str, Any]], base: Path | None) -> dict[str, Any]:
+    """Print the candidates as a markdown table and the chosen learning rates; write the JSON summary."""
+    sizes = ("1-img mae", "2-img tau", "4-img tau", "8-img tau")
+    print("| method | lr | val score | " + " | ".join(sizes) + " | 4-img fail | 8-img fail |")
+    print("|---|---:|---:|" + "---:|" * (len(sizes) + 2))
+    for r in rows:
+        cells = [f"{r[k]:.3f}" for k in sizes] + [f"{r['4-img fail']:.0%}", f"{r['8-img fail']:.0%}"]
+        print(f"| {r['method']} | {r['lr']:g} | {r['val_score']:.3f} | " + " | ".join(cells) + " |")
     chosen = {
         m: max((r for r in rows if r["method"] == m), key=lambda r: r["val_score"])["lr"]
         for m in ("sft", "rarl")
+        if any(r["method"] == m for r in rows)
     }
-    print(f"chosen on val: SFT lr {chosen['sft']:g}, RARL lr {chosen['rarl']:g}")
+    print("chosen on val: " + ", ".join(f"{m} lr {lr:g}" for m, lr in chosen.items()))
     summary = {"scale": args.scale, "seed": args.seed, "base": str(base), "rows": rows, "chosen": chosen}
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")

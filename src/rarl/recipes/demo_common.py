@@ -128,6 +128,7 @@ def evaluate_demo(
         max_new_tokens=scale.max_new_tokens,
         n_boot=scale.n_boot,
         seed=seed,
+        batch_size=getattr(scale, "eval_batch_size", 16),
     )
     results = evaluate_models(
         {"Tiny-VL base": str(base), "+ SFT": str(sft), f"+ {method}": str(run / "final")},

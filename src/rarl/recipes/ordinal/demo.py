@@ -45,6 +45,7 @@ class DemoScale:
     max_new_tokens: int
     eval_samples: int
     n_boot: int
+    eval_batch_size: int = 64  # prompts per greedy generation batch in the closing evaluation
 
 
 PROPERTY = "brightness"
@@ -61,8 +62,8 @@ SCALES: dict[str, DemoScale] = {
         num_generations=8,
         stage1_steps=20,
         stage2_steps=20,
-        rl_lr=6e-4,
-        sft_lr=2e-4,
+        rl_lr=5e-5,  # chosen on the validation split (benchmarks/demo_selection.py, docs/demo.md)
+        sft_lr=1e-4,  # chosen on the validation split
         rl_warmup_steps=3,
         rl_beta=0.01,
         rl_negative_scale=0.25,
@@ -79,8 +80,8 @@ SCALES: dict[str, DemoScale] = {
         num_generations=8,
         stage1_steps=60,
         stage2_steps=60,
-        rl_lr=6e-4,
-        sft_lr=2e-4,
+        rl_lr=5e-5,  # the default scale's choices, not selected again at this scale
+        sft_lr=1e-4,
         rl_warmup_steps=3,
         rl_beta=0.01,
         rl_negative_scale=0.25,
