@@ -2,8 +2,9 @@
 
     python benchmarks/learning.py [--out /tmp/learning] [--seeds 0 1 2] [--steps 20] [--plot docs/figures/learning.png]
 
-From one fixed base (the demo's warm-up: the tiny Qwen2.5-VL trained on a warm-up split, built once under
-`--out` unless `--base` and `--data` point at existing folders), run single-stage GRPO for each variant:
+From one fixed base (`WEAK_BASE`, the demo's former 150-step warm-up of the 4-layer tiny Qwen2.5-VL on a
+warm-up split, built once under `--out` unless `--base` and `--data` point at existing folders), run
+single-stage GRPO for each variant:
 
 - `format`: the format reward alone, lambda = (0, 0, 1);
 - `regression`: regression + format, lambda = (1, 0, 1) (the paper's stage 1);
@@ -15,8 +16,9 @@ least-squares line to reward vs step, and reports the mean slope over seeds with
 (seeds are the independent units; steps within a run are not). It also prints the means of the first and last
 quarter of the steps. `--plot` writes a PNG of the curves (mean over seeds, one thin line per seed).
 
-Everything not given on the command line uses the demo's RL settings (`rarl.recipes.ordinal.demo`), so the
-benchmark measures the run the demo makes. One torch thread per run keeps it reproducible on a shared CPU.
+Everything not given on the command line uses the RL settings of docs/learning.md (lr 6e-4 with 3 warm-up
+steps, negative advantages x 0.25, KL 0.01, 16 prompts x G = 8, 20 steps). One torch thread per run keeps it
+reproducible on a shared CPU.
 """
 
 from __future__ import annotations
@@ -232,9 +234,6 @@ def _saved_curves(path: Path) -> dict[str, dict[str, dict[str, list[float]]]]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from rarl.recipes.ordinal.demo import SCALES
-
-    demo = SCALES["default"]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="/tmp/rarl-learning", help="work folder (base, data, runs)")
     p.add_argument(
@@ -243,17 +242,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--data", help="the manifest of the task data (with --base)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=demo.stage1_steps)
-    p.add_argument("--batch", type=int, default=demo.batch, help="prompts per step")
-    p.add_argument("--group", type=int, default=demo.num_generations, help="rollouts per prompt (G)")
-    p.add_argument("--lr", type=float, default=demo.rl_lr)
-    p.add_argument("--warmup", type=int, default=demo.rl_warmup_steps, help="linear lr warm-up steps")
-    p.add_argument("--beta", type=float, default=demo.rl_beta, help="KL coefficient")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--batch", type=int, default=16, help="prompts per step")
+    p.add_argument("--group", type=int, default=8, help="rollouts per prompt (G)")
+    p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument("--warmup", type=int, default=3, help="linear lr warm-up steps")
+    p.add_argument("--beta", type=float, default=0.01, help="KL coefficient")
     p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument(
-        "--negative-scale", type=float, default=demo.rl_negative_scale, help="weight of negative advantages"
-    )
-    p.add_argument("--max-new-tokens", type=int, default=demo.max_new_tokens)
+    p.add_argument("--negative-scale", type=float, default=0.25, help="weight of negative advantages")
+    p.add_argument("--max-new-tokens", type=int, default=160)
     p.add_argument("--sizes", nargs="+", type=int, help="image counts (default: per variant)")
     p.add_argument("--plot", help="write the curves to this PNG")
     p.add_argument("--json", help="write curves and fits to this JSON file")
