@@ -32,7 +32,7 @@ def test_train_demo_recipe_with_overrides(tiny_model: Path, manifest: Path, tmp_
     assert saved["prompts_per_step"] == 2
     assert [s["steps"] for s in saved["stages"]] == [1, 1]
     assert [s["rmo"] for s in saved["stages"]] == [False, True]  # untouched keys come from demo.yaml
-    assert saved["optim"]["lr"] == 6.0e-4
+    assert saved["optim"]["lr"] == 5.0e-5
     assert saved["algorithm"]["advantage_kwargs"] == {"negative_scale": 0.25}
     assert saved["model"]["name_or_path"] == str(tiny_model)
 
