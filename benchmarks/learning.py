@@ -93,10 +93,9 @@ two thirds of its samples, so there is format left to learn (the shipped demo ba
 
 def build_base(out: Path, seed: int = 0) -> tuple[Path, Path]:
     """The benchmark's weak base and its task data under `out`; reused when already there."""
-    from rarl.data.prepare import prepare
     from rarl.model.tiny import build_tiny_qwen2_5_vl
     from rarl.recipes.demo_common import demo_sft_config
-    from rarl.recipes.ordinal.demo import PROPERTY
+    from rarl.recipes.ordinal.demo import brightness_data
     from rarl.train.sft import run_sft
 
     w = WEAK_BASE
@@ -104,15 +103,15 @@ def build_base(out: Path, seed: int = 0) -> tuple[Path, Path]:
     if (base / "config.json").exists() and (data / "task.json").exists():
         return base, data
     tiny = build_tiny_qwen2_5_vl(out / "tiny-model", seed=seed, num_layers=w["num_layers"])
-    common = {"sizes": (1, 2, 4, 8), "property": PROPERTY}
-    prepare(
-        "synthetic", data, seed=seed, samples_per_size={"train": 400, "val": 40, "test": 100}, **common,
-        num_images=w["num_images"],
-    )  # fmt: skip
-    prepare(
-        "synthetic", warm, seed=seed + 1000, quiet=True, num_images=w["num_images"] // 2,
-        samples_per_size={"train": 400, "val": 4, "test": 4}, **common,
-    )  # fmt: skip
+    n = w["num_images"]
+    brightness_data(data, seed=seed, num_images=n, samples_per_size={"train": 400, "val": 40, "test": 100})
+    brightness_data(
+        warm,
+        seed=seed + 1000,
+        num_images=n // 2,
+        samples_per_size={"train": 400, "val": 4, "test": 4},
+        quiet=True,
+    )
     cfg = demo_sft_config(
         str(tiny), warm, out / "base", steps=w["warmup_steps"], lr=w["warmup_lr"], batch=w["batch"], seed=seed
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import os
 import sys
@@ -189,10 +188,11 @@ def build_base(
 ) -> None:
     """Pretrain the demo's base: the tiny Qwen2.5-VL trained on a warm-up split disjoint from the demo's data."""
     from rarl.recipes.ordinal.demo_base import build_base as run_build
+    from rarl.recipes.ordinal.demo_base import read_base_info
 
     _check_seed(seed)
     path = run_build(out, spec, seed=seed)
-    info = json.loads((path / "rarl_base.json").read_text())
+    info = read_base_info(path) or {"val_scores": {}}
     scores = ", ".join(f"{k} {v:g}" for k, v in info["val_scores"].items())
     console.print(f"base written to [bold]{path}[/]; warm-up val: {scores}")
 

@@ -110,8 +110,16 @@ SCALES: dict[str, DemoScale] = {
 }
 
 
-def demo_data(out: Path, scale: DemoScale, seed: int, *, quiet: bool = False) -> Path:
-    """The demo's task data (brightness, 1/2/4/8-image samples) at `scale`, drawn with `seed`, into `out`."""
+def brightness_data(
+    out: Path,
+    *,
+    seed: int,
+    num_images: int,
+    samples_per_size: dict[str, int],
+    splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    quiet: bool = False,
+) -> Path:
+    """A manifest of the demo's task (synthetic brightness, 1/2/4/8-image samples) drawn with `seed` into `out`."""
     from rarl.data.prepare import prepare
 
     prepare(
@@ -119,13 +127,25 @@ def demo_data(out: Path, scale: DemoScale, seed: int, *, quiet: bool = False) ->
         out,
         sizes=(1, 2, 4, 8),
         seed=seed,
-        splits=scale.splits,
-        samples_per_size=dict(scale.samples_per_size),
+        splits=splits,
+        samples_per_size=dict(samples_per_size),
         property=PROPERTY,
-        num_images=scale.num_images,
+        num_images=num_images,
         quiet=quiet,
     )
     return out
+
+
+def demo_data(out: Path, scale: DemoScale, seed: int, *, quiet: bool = False) -> Path:
+    """The demo's task data at `scale`, drawn with `seed`, into `out`."""
+    return brightness_data(
+        out,
+        seed=seed,
+        num_images=scale.num_images,
+        samples_per_size=scale.samples_per_size,
+        splits=scale.splits,
+        quiet=quiet,
+    )
 
 
 def repeated_images(manifest: Path, split: str = "test", limit: int | None = None) -> dict[int, int]:

@@ -96,24 +96,12 @@ def manifest_image_digests(manifest: Path) -> set[str]:
 
 def warmup_data(out: Path, spec: BaseSpec, *, quiet: bool = True) -> Path:
     """The warm-up manifest (brightness, 1/2/4/8 images) drawn with `WARMUP_DATA_SEED` into `out`."""
-    from rarl.data.prepare import prepare
-    from rarl.recipes.ordinal.demo import PROPERTY
+    from rarl.recipes.ordinal.demo import brightness_data
 
-    prepare(
-        "synthetic",
-        out,
-        sizes=(1, 2, 4, 8),
-        seed=WARMUP_DATA_SEED,
-        samples_per_size={
-            "train": spec.train_samples_per_size,
-            "val": spec.val_samples_per_size,
-            "test": 4,
-        },
-        property=PROPERTY,
-        num_images=spec.num_images,
-        quiet=quiet,
+    samples = {"train": spec.train_samples_per_size, "val": spec.val_samples_per_size, "test": 4}
+    return brightness_data(
+        out, seed=WARMUP_DATA_SEED, num_images=spec.num_images, samples_per_size=samples, quiet=quiet
     )
-    return out
 
 
 def base_scores(results: dict[int, Any]) -> dict[str, float]:
