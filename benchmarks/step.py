@@ -13,12 +13,13 @@ output gives the measured fraction): a worst case per step; a trained model's ro
     python benchmarks/step.py --threads 1
     python benchmarks/step.py --threads 1 --sizes 1 8 --steps 2 --prompts 4 --max-new-tokens 32
 
-Shared image features (`model.share_image_features`, on by default): `--image-features both` runs every
-size twice back to back, with each distinct image encoded once per step (shared) and with every rollout row
-encoding its own copy (plain, the earlier path), checks that the first step's rollouts and losses agree, and
-prints the ratio shared/plain per phase.
+Sharing across the G rollouts of a prompt (`model.share_image_features` and `model.share_prompt_prefill`,
+both on by default): `--sharing both` runs every size twice back to back, shared (each distinct image encoded
+once per step, each prompt prefilled once per micro-batch in the log-prob passes) and plain (every rollout row
+encodes its images and runs its prompt, the earlier path), checks that the first step's rollouts and losses
+agree, and prints the ratio shared/plain per phase.
 
-    python benchmarks/step.py --threads 2 --no-trl --sizes 1 8 --image-size 224 --image-features both
+    python benchmarks/step.py --threads 2 --no-trl --sizes 1 8 --image-size 224 --sharing both
 
 TRL comparison: when `trl` is importable, the same configuration (same model folder, B, G, max new tokens,
 micro-batch, beta, vision tower frozen, the RARL reward via `rarl.integrations.trl.make_trl_reward`) also
@@ -46,8 +47,8 @@ from typing import Any
 import torch
 
 PHASES = ("rollout", "score", "mutate", "advantages", "reference", "update", "log")
-CHECKED = ("loss", "kl", "reward/total_mean", "completion_len_mean")
-"""Metrics of the first step compared between the shared and plain image paths."""
+CHECKED = ("loss", "kl", "entropy", "reward/total_mean", "completion_len_mean")
+"""Metrics of the first step compared between the shared and plain paths."""
 GROUP_SIZE = 8
 
 
@@ -87,10 +88,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--trl", action=argparse.BooleanOptionalAction, default=True, help="compare with trl.GRPOTrainer"
     )
     parser.add_argument(
-        "--image-features",
+        "--sharing",
         choices=["shared", "plain", "both"],
         default="shared",
-        help="encode each distinct image once per step (shared), per row (plain), or time both",
+        help="share image features and prompt prefill across the G rows (shared), not (plain), or time both",
     )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.prompts < 1 or args.max_new_tokens < 1:
@@ -163,6 +164,7 @@ def make_config(
             gradient_checkpointing=args.gradient_checkpointing,
             lora=LoraSettings(r=args.lora, alpha=2 * args.lora) if args.lora else None,
             share_image_features=shared,
+            share_prompt_prefill=shared,
         ),
         data=DataConfig(manifest=str(manifest), sizes=[n_images]),
         rollout=RolloutConfig(num_generations=GROUP_SIZE, max_new_tokens=args.max_new_tokens),
@@ -421,7 +423,10 @@ def print_comparison(ours: list[SizeResult], theirs: list[SizeResult]) -> None:
 
 
 def print_sharing(shared: list[SizeResult], plain: list[SizeResult]) -> None:
-    print("\nshared image features vs plain (each rollout row encodes its images), same seeds, back to back:")
+    print(
+        "\nshared image features and prompt prefill vs plain (each rollout row encodes its images and runs "
+        "its prompt), same seeds, back to back:"
+    )
     print(f"{'images':>6} {'shared s':>8} {'plain s':>8} {'ratio':>6}" + "".join(f" {p:>10}" for p in PHASES))
     for a, b in zip(shared, plain, strict=True):
         line = f"{a.n_images:>6} {statistics.mean(a.steps):>8.2f} {statistics.mean(b.steps):>8.2f} "
@@ -465,8 +470,8 @@ def run(args: argparse.Namespace) -> None:
         ours, theirs, plain, trl_error = [], [], [], None
         for n in args.sizes:  # ours and TRL back to back per size: both see the same machine load
             seed_everything(0)
-            ours.append(run_ours(model, manifest, tmp, n, args, shared=args.image_features != "plain"))
-            if args.image_features == "both":
+            ours.append(run_ours(model, manifest, tmp, n, args, shared=args.sharing != "plain"))
+            if args.sharing == "both":
                 seed_everything(0)
                 plain.append(run_ours(model, manifest, tmp, n, args, shared=False))
             if skipped is None and trl_error is None:

@@ -162,3 +162,48 @@ def test_reference_copy_without_lora(tiny_dir: Path, rollout) -> None:
             a = token_logprobs(frozen, sub.prompts, sub.completion_ids, sub.completion_mask)
         b = token_logprobs(full.model, sub.prompts, sub.completion_ids, sub.completion_mask)
     assert (a - b).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("micro_batch_size", [None, 3, 1])
+def test_shared_prompt_prefill_equals_every_row_running_its_prompt(policy, rollout, micro_batch_size) -> None:
+    """One prefill per distinct prompt, its cache copied to the group's rows: same log-probs and entropies,
+    also when a micro-batch cuts a group (3) and for the text-only row."""
+    _, batch = rollout
+    args = (batch.prompts, batch.completion_ids, batch.completion_mask, micro_batch_size)
+    with torch.no_grad():
+        plain = token_logprobs(policy.model, *args, return_entropy=True)
+        shared = token_logprobs(policy.model, *args, return_entropy=True, prompt_groups=batch.group_index)
+    for a, b in zip(shared, plain):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_shared_prompt_prefill_gradients_match(tiny_dir: Path, rollout) -> None:
+    """Gradients reach every trainable weight, the vision tower through the shared prompt, as without sharing."""
+    _, batch = rollout
+    policy = load_policy(tiny_dir, freeze_vision=False, share_image_features=False)
+    policy.model.train()
+    args = (batch.prompts, batch.completion_ids, batch.completion_mask, 4)
+    grads = []
+    for groups in (None, batch.group_index):
+        policy.model.zero_grad(set_to_none=True)
+        (token_logprobs(policy.model, *args, prompt_groups=groups) * 0.1).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in policy.model.named_parameters() if p.grad is not None})
+    plain, shared = grads
+    assert set(shared) == set(plain) and any(n.startswith("model.visual.") for n in shared)
+    for name, grad in plain.items():
+        torch.testing.assert_close(shared[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_shared_prompt_prefill_falls_back_under_gradient_checkpointing(tiny_dir: Path, rollout) -> None:
+    """Checkpointed layers drop a KV cache in training mode: every row then runs its own prompt."""
+    _, batch = rollout
+    policy = load_policy(tiny_dir, gradient_checkpointing=True)
+    policy.model.train()
+    sub = batch.select([0, 1, 6, 7])
+    args = (sub.prompts, sub.completion_ids, sub.completion_mask)
+    with torch.no_grad():
+        plain = token_logprobs(policy.model, *args)
+        shared = token_logprobs(policy.model, *args, prompt_groups=sub.group_index)
+    torch.testing.assert_close(shared, plain, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"prompt_groups must have shape \[4\]"):
+        token_logprobs(policy.model, *args, prompt_groups=sub.group_index[:2])

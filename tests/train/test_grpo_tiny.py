@@ -172,3 +172,30 @@ def test_pg_loss_adds_up_over_micro_batches(tiny_model, manifest, tmp_path):
             full[key],
             chunked[key],
         )
+
+
+def test_shared_prompt_prefill_leaves_the_update_unchanged(tiny_model, manifest, tmp_path):
+    """`model.share_prompt_prefill` on and off: the same old / reference log-probs and the same update
+    (RMO-injected rows included, micro-batches of 3 cutting the groups of 4)."""
+    results = []
+    for share in (False, True):
+        cfg = make_train_config(tiny_model, manifest, tmp_path / f"share{share}")
+        cfg.model.share_prompt_prefill = share
+        cfg.micro_batch_size = 3
+        cfg.algorithm.num_iterations = 2
+        cfg.algorithm.beta = 0.05
+        trainer = GRPOTrainer(cfg)
+        stage = cfg.stages[1]
+        batch = trainer.rollout(stage)
+        trainer.score(batch, trainer._reward_fn(stage), stage)
+        trainer.mutate(batch, stage, trainer._reward_fn(stage))
+        trainer.compute_advantages(batch)
+        trainer.reference_logprobs(batch)
+        results.append((batch, trainer.update(batch)))
+    (plain, plain_report), (shared, shared_report) = results
+    assert bool(shared.rollout.injected.any()), "RMO should have injected an answer"
+    torch.testing.assert_close(shared.old_logp, plain.old_logp, atol=1e-5, rtol=0)
+    torch.testing.assert_close(shared.ref_logp, plain.ref_logp, atol=1e-5, rtol=0)
+    assert plain_report["pg_loss"] != 0.0
+    for key in ("pg_loss", "kl_loss", "kl", "entropy", "loss", "grad_norm"):
+        assert abs(shared_report[key] - plain_report[key]) <= 1e-5 * max(1.0, abs(plain_report[key])), key

@@ -10,6 +10,14 @@ old policy and the reference (`with policy.reference() as ref:` for LoRA runs). 
 all micro-batches stay alive until `backward`, so micro-batching here bounds the logits peak, not the
 activations: to bound those, call it once per micro-batch (`RolloutBatch.select`) and backward each
 (gradient accumulation).
+
+Shared prompt prefill (`prompt_groups`): the G rows of a GRPO group carry the same prompt, images included.
+Given each row's group id, every micro-batch runs the prompt (vision tower included) once per distinct group
+with a KV cache, copies that cache to the group's rows and runs only the completions on top of it, with the
+3-D rope positions continuing where the prompt ended. The logits equal the plain path's up to float rounding
+(tests/model/test_logprobs.py); gradients flow through the shared prompt into every row that used it. With 8
+images of 224x224 (about 540 prompt tokens) and 32-token completions, a group of G = 8 rows runs about 800
+tokens instead of 4,600.
 """
 
 from __future__ import annotations
@@ -49,6 +57,75 @@ def _forward_logits(model: nn.Module, prompts: PromptBatch, ids: Tensor, mask: T
     return model(**inputs).logits[:, :-1]  # [n, t, V]
 
 
+def _rope_model(model: nn.Module) -> nn.Module:
+    """The submodule that owns `get_rope_index` (Qwen2.5-VL's inner model), under any wrapper."""
+    for module in model.modules():
+        if callable(getattr(module, "get_rope_index", None)):
+            return module
+    raise TypeError(f"{type(model).__name__} has no get_rope_index: prompt sharing needs a Qwen2.5-VL model")
+
+
+def _prompt_positions(model: nn.Module, prompts: PromptBatch) -> Tensor:
+    """The 3-D rope positions of left-padded prompt rows: [3, n, P] (0 on padding)."""
+    mask = prompts.attention_mask
+    if prompts.pixel_values is None:
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [n, P]
+        return pos.unsqueeze(0).expand(3, -1, -1)
+    pos, _ = _rope_model(model).get_rope_index(
+        prompts.input_ids,
+        mm_token_type_ids=prompts.mm_token_type_ids,
+        image_grid_thw=prompts.image_grid_thw,
+        attention_mask=mask,
+    )
+    return pos  # [3, n, P]
+
+
+def _cache_dropped(model: nn.Module) -> bool:
+    """Whether the model's layers would drop a KV cache: gradient checkpointing in training mode."""
+    return model.training and any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
+
+
+def _shared_prompt_logits(
+    model: nn.Module, prompts: PromptBatch, ids: Tensor, mask: Tensor, groups: Tensor
+) -> Tensor:
+    """`_forward_logits` with one prompt prefill per distinct group id: [n, t, V] (model dtype).
+
+    prompts: n rows where rows with equal `groups` [n] hold the same prompt; ids, mask: [n, t].
+    """
+    n, t = ids.shape
+    _, inv = torch.unique(groups.cpu(), return_inverse=True)  # [n] -> 0..u-1
+    u = int(inv.max()) + 1
+    first = torch.full((u,), n, dtype=torch.long).scatter_reduce(0, inv, torch.arange(n), "amin")  # [u]
+    heads = prompts.select(first)  # [u, P] one row per distinct prompt
+    positions = _prompt_positions(model, heads)  # [3, u, P]
+    # a DDP wrapper prepares its reducer on every call: the prefill goes to the wrapped module, the
+    # completion pass (whose graph reaches the prefill) through the wrapper
+    inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    out = inner(**heads.model_inputs(), position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = out.past_key_values
+    inv = inv.to(ids.device)
+    # [u, H, P, D] -> [n, H, P, D]: each row gets its prompt's keys and values. index_select, whose backward
+    # (index_add) is deterministic on CPU, not the cache's batch_select_indices (advanced indexing, whose
+    # accumulating backward is not: two identical runs differed by 1e-6 in the vision tower's weights)
+    for layer in cache.layers:
+        layer.keys = layer.keys.index_select(0, inv)
+        layer.values = layer.values.index_select(0, inv)
+    start = positions.amax(dim=(0, 2)) + 1  # [u] first completion position of each prompt
+    pos = (start[inv].unsqueeze(-1) + torch.arange(t, device=ids.device)).unsqueeze(0).expand(3, -1, -1)
+    attention_mask = torch.cat(
+        [heads.attention_mask.index_select(0, inv), mask.to(heads.attention_mask.dtype)], dim=1
+    )  # [n, P+t]
+    rest = model(
+        input_ids=ids,
+        attention_mask=attention_mask,
+        position_ids=pos,  # [3, n, t]
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=t,
+    ).logits  # [n, t, V]: position j predicts token j+1
+    return torch.cat([out.logits.index_select(0, inv), rest[:, :-1]], dim=1)  # [n, t, V]
+
+
 def token_logprobs(
     model: nn.Module | Any,
     prompts: PromptBatch,
@@ -57,6 +134,7 @@ def token_logprobs(
     micro_batch_size: int | None = None,
     temperature: float = 1.0,
     return_entropy: bool = False,
+    prompt_groups: Tensor | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """log p(completion token | prompt, images, previous completion tokens) for every completion position.
 
@@ -68,6 +146,10 @@ def token_logprobs(
         micro_batch_size: rows per forward pass (None: all N at once).
         temperature: logits are divided by it first (use the sampling temperature).
         return_entropy: also return the per-token entropy of that distribution.
+        prompt_groups: [N] long, equal for rows with the same prompt (`RolloutBatch.group_index`): each
+            distinct prompt of a micro-batch is prefilled once and shared (see the module docstring).
+            None runs every row's prompt, and so does a model in training mode with gradient checkpointing
+            (its layers drop the cache).
 
     Returns:
         logp [N, T] float32 (0 where the mask is 0), and entropy [N, T] float32 if asked.
@@ -78,6 +160,10 @@ def token_logprobs(
     n_rows, width = completion_ids.shape
     if len(prompts) != n_rows or completion_mask.shape != completion_ids.shape:
         raise ValueError(f"{len(prompts)} prompt rows for completions of shape {tuple(completion_ids.shape)}")
+    if prompt_groups is not None and prompt_groups.shape != (n_rows,):
+        raise ValueError(f"prompt_groups must have shape [{n_rows}], got {tuple(prompt_groups.shape)}")
+    if prompt_groups is not None and _cache_dropped(model):
+        prompt_groups = None  # checkpointed layers run without a cache: every row runs its own prompt
     device = next(model.parameters()).device
     step = micro_batch_size or max(n_rows, 1)
     ids_all = completion_ids.to(device)
@@ -95,7 +181,12 @@ def token_logprobs(
         ids = ids_all[start : start + len(rows), :t]  # [n, t]
         mask = mask[:, :t]
         chunk = prompts.select(rows) if step < n_rows else prompts
-        logits = _forward_logits(model, chunk.to(device), ids, mask).float() / temperature  # [n, t, V]
+        if prompt_groups is None:
+            logits = _forward_logits(model, chunk.to(device), ids, mask)  # [n, t, V]
+        else:
+            groups = prompt_groups[start : start + len(rows)]
+            logits = _shared_prompt_logits(model, chunk.to(device), ids, mask, groups)
+        logits = logits.float() / temperature
         lse = torch.logsumexp(logits, dim=-1)  # [n, t]
         logp = (logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1) - lse) * mask  # [n, t]
         pieces_lp.append(logp)

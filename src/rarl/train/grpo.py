@@ -402,7 +402,11 @@ class GRPOTrainer:
         ro = batch.rollout
         device = self.accelerator.device
         inputs = (ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device))
-        kwargs = {"micro_batch_size": self.cfg.micro_batch_size, "temperature": self.cfg.rollout.temperature}
+        kwargs = {
+            "micro_batch_size": self.cfg.micro_batch_size,
+            "temperature": self.cfg.rollout.temperature,
+            "prompt_groups": ro.group_index if self.cfg.model.share_prompt_prefill else None,
+        }
         if self.cfg.algorithm.num_iterations > 1:
             self.model.eval()
             batch.old_logp = token_logprobs(self.model, *inputs, **kwargs)  # [B*G, T]
@@ -439,6 +443,7 @@ class GRPOTrainer:
         grad_norm = float("nan")
         self.model.train()
         temp = self.cfg.rollout.temperature
+        share = self.cfg.model.share_prompt_prefill
         entropy_sum = 0.0
         for _ in range(a.num_iterations):
             self.optimizer.zero_grad(set_to_none=True)
@@ -456,6 +461,7 @@ class GRPOTrainer:
                         mask,
                         temperature=temp,
                         return_entropy=True,
+                        prompt_groups=ro.group_index[idx] if share else None,
                     )  # [m, T] each
                     entropy_sum += float((entropy.detach() * mask).sum())
                     old = batch.old_logp[idx].to(device) if batch.old_logp is not None else logp.detach()
