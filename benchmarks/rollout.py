@@ -78,10 +78,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-backward", action="store_true", help="skip the log-prob backward timing")
-    parser.add_argument("--vllm", action="store_true", help="also time the vLLM backend (tiny model only)")
+    parser.add_argument(
+        "--vllm",
+        action="store_true",
+        help="also time the vLLM backend against HF (with --full-size on a written random folder)",
+    )
+    parser.add_argument(
+        "--vllm-memory",
+        type=float,
+        default=None,
+        help="vLLM gpu_memory_utilization (default 0.1, full-size 0.6)",
+    )
     args = parser.parse_args(argv)
     full = args.full_size is not None
     args.prompts = args.prompts or (64 if full else 4)
+    args.vllm_memory = args.vllm_memory or (0.6 if full else 0.1)
     args.images = args.images or ([8] if full else [1, 2, 4, 8])
     args.image_size = args.image_size or (224 if full else 56)
     args.dtype = args.dtype or ("bfloat16" if full else "float32")
@@ -224,8 +235,17 @@ def run(args: argparse.Namespace) -> None:
             row += f" {torch.cuda.max_memory_allocated(device) / 2**30:>8.1f}"
         print(row, flush=True)
     if args.vllm:
-        if args.full_size:
-            raise SystemExit("--vllm runs on the tiny model (a random full-size folder has no tokenizer)")
+        if args.full_size:  # vLLM loads a folder: write the random full-size one (config, tokenizer, weights)
+            from rarl.model.full_size import write_random_full_size
+
+            del policy, model
+            holder = tempfile.TemporaryDirectory(prefix="rarl-full-size-")
+            folder = write_random_full_size(
+                args.full_size, Path(holder.name) / "model", dtype=args.dtype, device=device
+            )
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            policy = load_policy(folder, dtype=args.dtype, device=device)
         compare_vllm(policy, args)
 
 
@@ -234,7 +254,7 @@ def compare_vllm(policy: Policy, args: argparse.Namespace) -> None:
     from rarl.model.vllm_backend import VLLMBackend
 
     hf = HFGenerateBackend(batch_size=args.gen_batch)
-    vllm = VLLMBackend(gpu_memory_utilization=0.1)
+    vllm = VLLMBackend(gpu_memory_utilization=args.vllm_memory)
     settings = SamplingSettings(num_generations=args.generations, max_new_tokens=args.max_new_tokens, seed=0)
     print(
         f"\nvLLM vs HF generate, interleaved, median of {args.repeats} (engine build and first call untimed):"

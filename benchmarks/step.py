@@ -30,6 +30,10 @@ GPU users: a released checkpoint folder (downloaded beforehand), bf16, 224x224 i
 
     python benchmarks/step.py --model /path/to/Qwen2.5-VL-3B-Instruct --dtype bfloat16 --device cuda \\
         --image-size 224 --prompts 8 --max-new-tokens 256 --micro-batch 8
+
+or, with nothing downloaded, the released 3B/7B architecture with random weights (`--full-size 3b`: a folder
+written by `rarl.model.full_size.write_random_full_size`, the published config and a tokenizer of the
+released layout). On CUDA the table gains the peak GPU memory of each size's run.
 """
 
 from __future__ import annotations
@@ -70,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--beta", type=float, default=0.01, help="KL coefficient; 0 skips the reference")
     parser.add_argument("--micro-batch", type=int, default=8, help="rows per forward/backward pass")
     parser.add_argument("--model", type=Path, default=None, help="a Qwen2.5-VL folder (default: tiny)")
+    parser.add_argument(
+        "--full-size", choices=["3b", "7b"], default=None, help="the released architecture, random weights"
+    )
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: the first GPU")
     parser.add_argument("--lora", type=int, default=None, help="train LoRA adapters of this rank")
@@ -98,6 +105,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--steps, --prompts and --max-new-tokens must be positive")
     if any(n not in (1, 2, 4, 8) for n in args.sizes):
         parser.error("--sizes must be among 1 2 4 8")
+    if args.model is not None and args.full_size is not None:
+        parser.error("give --model or --full-size, not both")
     return args
 
 
@@ -111,6 +120,7 @@ class SizeResult:
     tokens: list[int] = field(default_factory=list)  # completion tokens generated per step
     first_step: dict[str, float] = field(default_factory=dict)  # the warm-up step's losses and rewards
     truncated: list[float] = field(default_factory=list)  # fraction of rollouts cut at max_new_tokens
+    peak_gib: float = float("nan")  # peak GPU memory allocated over the size's run (CUDA only)
 
     def phase_mean(self, name: str) -> float:
         return statistics.mean(p.get(name, 0.0) for p in self.phases)
@@ -118,11 +128,19 @@ class SizeResult:
 
 # ---------------------------------------------------------------------------------------------- setup
 def build_inputs(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path]:
-    """The model folder (the tiny model unless --model) and a synthetic manifest with every size."""
+    """The model folder (the tiny model unless --model / --full-size) and a synthetic manifest with every size."""
     from rarl.data.prepare import prepare
     from rarl.model import build_tiny_qwen2_5_vl
+    from rarl.model.full_size import write_random_full_size
 
-    model = args.model if args.model is not None else build_tiny_qwen2_5_vl(tmp / "tiny-model", seed=0)
+    if args.model is not None:
+        model = args.model
+    elif args.full_size is not None:
+        model = write_random_full_size(
+            args.full_size, tmp / f"random-{args.full_size}", dtype=args.dtype, device=args.device
+        )
+    else:
+        model = build_tiny_qwen2_5_vl(tmp / "tiny-model", seed=0)
     manifest = tmp / "synthetic"
     per_size = max(args.prompts * (args.steps + 1), 16)
     prepare(
@@ -220,6 +238,8 @@ def run_ours(
 
     cfg = make_config(model, manifest, tmp / f"ours-n{n_images}-{shared}", n_images, args, shared)
     accelerator = Accelerator(cpu=args.device == "cpu")
+    if accelerator.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(accelerator.device)
     trainer = CountingTrainer(cfg, accelerator=accelerator)
     stage = cfg.stages[0]
     reward_fn = trainer._reward_fn(stage)
@@ -237,6 +257,8 @@ def run_ours(
         result.steps.append(wall)  # the phases plus the few microseconds between them
         result.tokens.append(trainer.generated)
         result.truncated.append(trainer.truncated)
+    if accelerator.device.type == "cuda":
+        result.peak_gib = torch.cuda.max_memory_allocated(accelerator.device) / 2**30
     del trainer
     _release()
     return result
@@ -257,6 +279,8 @@ def print_ours(results: list[SizeResult], args: argparse.Namespace) -> None:
         f" {p + ' ms':>{_width(p)}}" for p in PHASES
     )
     header += f" {'tokens':>7} {'gen tok/s':>9} {'step tok/s':>10}"
+    if args.device == "cuda":
+        header += f" {'peak GiB':>8}"
     print(header)
     for r in results:
         step = statistics.mean(r.steps)
@@ -265,6 +289,8 @@ def print_ours(results: list[SizeResult], args: argparse.Namespace) -> None:
         for p in PHASES:
             line += f" {1000 * r.phase_mean(p):>{_width(p)}.1f}"
         line += f" {tokens:>7.0f} {tokens / r.phase_mean('rollout'):>9.0f} {tokens / step:>10.0f}"
+        if args.device == "cuda":
+            line += f" {r.peak_gib:>8.1f}"
         print(line)
     print("phase shares of the step:")
     for r in results:
@@ -272,9 +298,9 @@ def print_ours(results: list[SizeResult], args: argparse.Namespace) -> None:
         shares = ", ".join(f"{p} {100 * r.phase_mean(p) / step:.1f}%" for p in PHASES)
         print(f"  {r.n_images} image(s): {shares}")
     truncated = statistics.mean(t for r in results for t in r.truncated)
-    if args.model is None:
+    if args.model is None:  # random weights (tiny or --full-size)
         print(
-            "note: the random tiny model (almost) never emits EOS, so completions run to max_new_tokens: "
+            "note: the random model (almost) never emits EOS, so completions run to max_new_tokens: "
             f"{truncated:.1%} of the timed rollouts were cut at {args.max_new_tokens} tokens. A trained "
             "model's rollouts stop earlier; these figures are the worst case per step."
         )
@@ -461,7 +487,11 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="rarl-step-") as tmp_name:
         tmp = Path(tmp_name)
         model, manifest = build_inputs(tmp, args)
-        label = "tiny Qwen2.5-VL (random weights)" if args.model is None else str(args.model)
+        label = (
+            str(args.model)
+            if args.model is not None
+            else f"Qwen2.5-VL-{(args.full_size or 'tiny').upper()} (random weights)"
+        )
         print(
             f"{label}, {args.dtype} on {args.device}, torch {torch.__version__}, "
             f"threads {torch.get_num_threads()}; synthetic {args.image_size}x{args.image_size} images"

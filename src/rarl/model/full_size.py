@@ -7,11 +7,21 @@ technical report's Table 1 differs (it lists an LLM intermediate size of 4864 fo
 
 `build_random_full_size(name, device="meta")` builds the model without allocating memory (parameter counts,
 memory planning); on a GPU it gives random bf16 weights for speed and memory measurements.
+
+`write_random_full_size(name, out_dir)` writes a complete model folder of that architecture, loadable by
+`load_policy`, `rarl train` and vLLM like a downloaded one, with nothing downloaded: random weights, the
+published config (token ids included), and a tokenizer of the released layout, the tiny byte-level BPE
+(`rarl.model.tiny`) with its vocabulary filled up to 151,643 regular tokens (`<|unused_i|>` entries no merge
+produces) and Qwen's special tokens at their released ids (151643 onwards). The step benchmark and the vLLM
+rollout benchmark run the real 3B/7B shapes from it on a GPU.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -20,7 +30,14 @@ from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 from rarl.model.loading import DTypeName, resolve_dtype
 from rarl.model.special_tokens import QWEN_SPECIAL_TOKENS
 
-__all__ = ["FULL_SIZE_PARAMS", "build_random_full_size", "count_parameters", "full_size_config"]
+__all__ = [
+    "FULL_SIZE_PARAMS",
+    "build_random_full_size",
+    "count_parameters",
+    "full_size_config",
+    "released_layout_tokenizer",
+    "write_random_full_size",
+]
 
 SizeName = Literal["3b", "7b"]
 
@@ -51,12 +68,19 @@ _TEXT = {
 FULL_SIZE_PARAMS = {"3b": 3_754_622_976, "7b": 8_292_166_656}
 
 
-def full_size_config(name: SizeName) -> Qwen2_5_VLConfig:
-    """`Qwen2_5_VLConfig` of Qwen2.5-VL-3B ("3b") or -7B ("7b"), as published."""
+def full_size_config(name: SizeName, overrides: Mapping[str, Any] | None = None) -> Qwen2_5_VLConfig:
+    """`Qwen2_5_VLConfig` of Qwen2.5-VL-3B ("3b") or -7B ("7b"), as published.
+
+    `overrides` replace config fields, `vision.<field>` ones in the vision tower's config and the others in
+    the language model's (tests shrink the model this way; the vocabulary stays the released one).
+    """
     key = name.lower()
     if key not in _TEXT:
         raise ValueError(f"unknown size {name!r}; choose from {sorted(_TEXT)}")
-    spec = _TEXT[key]
+    overrides = dict(overrides or {})
+    vision_overrides = {k.removeprefix("vision."): v for k, v in overrides.items() if k.startswith("vision.")}
+    text_overrides = {k: v for k, v in overrides.items() if not k.startswith("vision.")}
+    spec = {**_TEXT[key], **text_overrides}
     text_config = {
         **{k: v for k, v in spec.items() if k != "tie_word_embeddings"},
         "hidden_act": "silu",
@@ -68,6 +92,7 @@ def full_size_config(name: SizeName) -> Qwen2_5_VLConfig:
         "bos_token_id": QWEN_SPECIAL_TOKENS["<|endoftext|>"],
         "eos_token_id": QWEN_SPECIAL_TOKENS["<|im_end|>"],
         "tie_word_embeddings": spec["tie_word_embeddings"],
+        **text_overrides,
     }
     vision_config = {
         "depth": 32,
@@ -83,6 +108,7 @@ def full_size_config(name: SizeName) -> Qwen2_5_VLConfig:
         "fullatt_block_indexes": [7, 15, 23, 31],
         "tokens_per_second": 2,
         "hidden_act": "silu",
+        **vision_overrides,
     }
     return Qwen2_5_VLConfig(
         text_config=text_config,
@@ -101,12 +127,13 @@ def build_random_full_size(
     device: str | torch.device = "meta",
     attn_implementation: str = "sdpa",
     seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Qwen2_5_VLForConditionalGeneration:
     """Instantiate the full-size architecture with random weights directly on `device`.
 
     On "meta" nothing is allocated (shapes only). On a GPU the weights are initialised there, in `dtype`.
     """
-    config = full_size_config(name)
+    config = full_size_config(name, overrides)
     config._attn_implementation = attn_implementation
     torch_dtype = resolve_dtype(dtype)
     if torch_dtype == "auto":
@@ -126,3 +153,83 @@ def build_random_full_size(
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters, shared (tied) tensors counted once; works on the meta device."""
     return sum(p.numel() for p in model.parameters())
+
+
+FIRST_SPECIAL_ID = min(QWEN_SPECIAL_TOKENS.values())
+"""151643: the released tokenizer's regular tokens take ids 0..151642, its special tokens start here."""
+
+
+def released_layout_tokenizer(seed: int = 0) -> Any:
+    """The tiny BPE tokenizer re-laid to the released id layout (see the module docstring).
+
+    Merges refer to token strings, not ids, so re-numbering keeps the tokenization; the filler entries are
+    reachable by no merge, so they never appear in encoded text, only when a random model samples them.
+    """
+    from tokenizers import Tokenizer
+
+    from rarl.model.tiny import build_tiny_tokenizer, wrap_tokenizer
+
+    tiny = build_tiny_tokenizer(seed=seed)
+    data = json.loads(tiny.backend_tokenizer.to_str())
+    regular = [
+        t
+        for t, _ in sorted(data["model"]["vocab"].items(), key=lambda kv: kv[1])
+        if t not in QWEN_SPECIAL_TOKENS
+    ]
+    top = max(QWEN_SPECIAL_TOKENS.values())
+    vocab: dict[str, int] = {t: i for i, t in enumerate(regular)}
+    free = (i for i in range(len(regular), top + 1) if i not in QWEN_SPECIAL_TOKENS.values())
+    for i in free:
+        vocab[f"<|unused_{i}|>"] = i
+    vocab.update(QWEN_SPECIAL_TOKENS)
+    data["model"]["vocab"] = vocab
+    for added in data["added_tokens"]:
+        added["id"] = QWEN_SPECIAL_TOKENS[added["content"]]
+    return wrap_tokenizer(Tokenizer.from_str(json.dumps(data)))
+
+
+def write_random_full_size(
+    name: SizeName,
+    out_dir: str | Path,
+    dtype: DTypeName | torch.dtype = "bfloat16",
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    image_size: int = 448,
+    overrides: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a loadable folder of the full-size architecture with random weights; returns `out_dir`.
+
+    The weights are initialised on `device` (a GPU is much faster for 3B/7B) and saved as safetensors
+    (about 7.5 GB for 3B, 16.6 GB for 7B in bf16). `image_size` sets both pixel bounds of the image processor
+    to `image_size**2` (448: 256 visual tokens per image). `overrides`: see `full_size_config` (tests).
+    """
+    from transformers import GenerationConfig
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from rarl.model.processor import build_processor
+    from rarl.model.tiny import CHAT_TEMPLATE
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = released_layout_tokenizer(seed)
+    image_processor = Qwen2VLImageProcessorPil(
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
+        min_pixels=image_size * image_size,
+        max_pixels=image_size * image_size,
+    )
+    model = build_random_full_size(name, dtype=dtype, device=device, seed=seed, overrides=overrides)
+    text = model.config.text_config
+    model.generation_config = GenerationConfig(
+        bos_token_id=text.bos_token_id, eos_token_id=text.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    model.save_pretrained(out)
+    del model
+    build_processor(image_processor, tokenizer, CHAT_TEMPLATE).save_pretrained(out)
+    image_processor.save_pretrained(out)
+    (out / "rarl_random_full_size.json").write_text(
+        json.dumps({"size": name, "seed": seed, "dtype": str(dtype), "overrides": dict(overrides or {})})
+        + "\n"
+    )
+    return out

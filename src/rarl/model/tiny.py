@@ -162,11 +162,18 @@ def build_tiny_tokenizer(
     if corpus is not None:
         texts.extend(corpus)
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return wrap_tokenizer(tok)
+
+
+def wrap_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
+    """A `tokenizers` object holding Qwen's special tokens -> the transformers tokenizer of a model folder."""
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        additional_special_tokens=[t for t in specials if t not in ("<|im_end|>", "<|endoftext|>")],
+        additional_special_tokens=[
+            t for t in QWEN_SPECIAL_TOKENS if t not in ("<|im_end|>", "<|endoftext|>")
+        ],
         padding_side="left",
         model_max_length=32768,
         clean_up_tokenization_spaces=False,
