@@ -237,3 +237,32 @@ def test_checkpoint_generation_defaults_do_not_leak(policy) -> None:
         policy.model.generation_config = saved
     assert torch.equal(shipped.completion_ids, clean.completion_ids)
     assert len(set(shipped.texts)) > 1
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_shared_prefill_gives_the_same_completions_and_runs_each_prompt_once(policy, batch_size) -> None:
+    """Each distinct prompt is prefilled once and its cache copied to the G rows; sampling is unchanged
+    (0-8 images per prompt, a text-only one, and chunks of 7 rows that cut the groups of 3)."""
+    convs = [conversation(n, seed=40 + i) for i, n in enumerate([1, 3, 0, 8, 2])]
+    prompts = encode_prompts(policy, convs)
+    settings = SamplingSettings(num_generations=3, max_new_tokens=16, seed=5)
+    seen: list[int] = []  # tokens entering the language model per forward call
+    hook = policy.model.model.language_model.register_forward_pre_hook(
+        lambda _m, _a, kw: seen.append(kw["inputs_embeds"].shape[0] * kw["inputs_embeds"].shape[1]),
+        with_kwargs=True,
+    )
+    try:
+        runs = {}
+        for share in (False, True):
+            seen.clear()
+            backend = HFGenerateBackend(batch_size=batch_size, share_prefill=share)
+            runs[share] = (backend.generate(policy, prompts, settings), sum(seen))
+    finally:
+        hook.remove()
+    (plain, plain_tokens), (shared, shared_tokens) = runs[False], runs[True]
+    assert torch.equal(shared.completion_ids, plain.completion_ids)
+    assert shared.texts == plain.texts
+    prompt_tokens = int(prompts.attention_mask.shape[1]) * len(prompts)
+    assert (
+        plain_tokens - shared_tokens >= prompt_tokens
+    )  # at least one of the 3 copies of every prompt is gone

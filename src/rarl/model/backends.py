@@ -23,6 +23,7 @@ from transformers import GenerationConfig
 
 from rarl.model.batch import PromptBatch, RolloutBatch, completion_mask_from_ids, pad_right
 from rarl.model.loading import Policy, unwrap_model
+from rarl.model.prefill import copy_rows, distinct_prompts, prefill, prompt_positions
 
 __all__ = [
     "HFGenerateBackend",
@@ -116,14 +117,19 @@ class HFGenerateBackend:
     """Sampling with transformers' `generate` (KV cache, left-padded batches).
 
     batch_size: rows (prompt x generation) per `generate` call; None puts all B*G rows in one call.
+    share_prefill: run each distinct prompt of a call once (all but its last token, with a KV cache), copy
+        the cache to its G rows and let `generate` continue from it (`rarl.model.prefill`); False lets
+        `generate` prefill every row. The same completions for the same seed either way, up to float
+        rounding of the logits.
     """
 
     name = "hf"
 
-    def __init__(self, batch_size: int | None = None) -> None:
+    def __init__(self, batch_size: int | None = None, share_prefill: bool = True) -> None:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
+        self.share_prefill = share_prefill
 
     def generation_config(self, policy: Policy, settings: SamplingSettings) -> GenerationConfig:
         special = policy.special
@@ -165,12 +171,41 @@ class HFGenerateBackend:
             _seeded(settings.seed, device),
             torch.no_grad(),
         ):
+            groups = torch.arange(len(prompts)).repeat_interleave(g)  # [B*G] prompt of each row
             for start in range(0, len(rows), step):
                 chunk = rows.select(range(start, min(start + step, len(rows))))
-                out = model.generate(**chunk.model_inputs(), generation_config=gen_config)
+                if self.share_prefill and chunk.prompt_length > 1:
+                    out = _generate_from_shared_prefill(
+                        model, chunk, groups[start : start + step], gen_config
+                    )
+                else:
+                    out = model.generate(**chunk.model_inputs(), generation_config=gen_config)
                 pieces.extend(out[:, chunk.prompt_length :].cpu())  # [n, T_chunk] each row
         ids = pad_right(pieces, policy.special.pad_id)  # [B*G, T]
         return build_rollout_batch(policy, rows, ids, g)
+
+
+def _generate_from_shared_prefill(
+    model: nn.Module, rows: PromptBatch, groups: torch.Tensor, gen_config: GenerationConfig
+) -> torch.Tensor:
+    """`model.generate` on `rows` [n, P] whose prompts repeat (equal `groups` [n]), each prompt prefilled once.
+
+    The distinct prompts run over their first P-1 columns with a KV cache (every image placeholder lies there:
+    a prompt ends with the assistant header's text); the cache is copied to the rows, and `generate`
+    continues from it with the rows' 3-D rope positions passed in, so its first step runs the last prompt
+    token only. The images are in the cache, so no pixels go to `generate`. Returns [n, P + T] like
+    `generate`.
+    """
+    heads, inv = distinct_prompts(rows, groups)  # [u, P], [n]
+    positions = prompt_positions(model, heads)  # [3, u, P]
+    cache = prefill(model, heads, positions, upto=heads.prompt_length - 1).past_key_values
+    return model.generate(
+        input_ids=heads.input_ids.index_select(0, inv),
+        attention_mask=heads.attention_mask.index_select(0, inv),
+        position_ids=positions.index_select(1, inv),  # [3, n, P]; generate extends it by one per step
+        past_key_values=copy_rows(cache, inv),
+        generation_config=gen_config,
+    )
 
 
 def build_rollout_batch(

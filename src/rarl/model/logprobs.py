@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from rarl.model.batch import PromptBatch
+from rarl.model.prefill import cache_dropped, copy_rows, distinct_prompts, prefill, prompt_positions
 
 __all__ = ["token_logprobs"]
 
@@ -57,34 +58,6 @@ def _forward_logits(model: nn.Module, prompts: PromptBatch, ids: Tensor, mask: T
     return model(**inputs).logits[:, :-1]  # [n, t, V]
 
 
-def _rope_model(model: nn.Module) -> nn.Module:
-    """The submodule that owns `get_rope_index` (Qwen2.5-VL's inner model), under any wrapper."""
-    for module in model.modules():
-        if callable(getattr(module, "get_rope_index", None)):
-            return module
-    raise TypeError(f"{type(model).__name__} has no get_rope_index: prompt sharing needs a Qwen2.5-VL model")
-
-
-def _prompt_positions(model: nn.Module, prompts: PromptBatch) -> Tensor:
-    """The 3-D rope positions of left-padded prompt rows: [3, n, P] (0 on padding)."""
-    mask = prompts.attention_mask
-    if prompts.pixel_values is None:
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [n, P]
-        return pos.unsqueeze(0).expand(3, -1, -1)
-    pos, _ = _rope_model(model).get_rope_index(
-        prompts.input_ids,
-        mm_token_type_ids=prompts.mm_token_type_ids,
-        image_grid_thw=prompts.image_grid_thw,
-        attention_mask=mask,
-    )
-    return pos  # [3, n, P]
-
-
-def _cache_dropped(model: nn.Module) -> bool:
-    """Whether the model's layers would drop a KV cache: gradient checkpointing in training mode."""
-    return model.training and any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
-
-
 def _shared_prompt_logits(
     model: nn.Module, prompts: PromptBatch, ids: Tensor, mask: Tensor, groups: Tensor
 ) -> Tensor:
@@ -92,24 +65,13 @@ def _shared_prompt_logits(
 
     prompts: n rows where rows with equal `groups` [n] hold the same prompt; ids, mask: [n, t].
     """
-    n, t = ids.shape
-    _, inv = torch.unique(groups.cpu(), return_inverse=True)  # [n] -> 0..u-1
-    u = int(inv.max()) + 1
-    first = torch.full((u,), n, dtype=torch.long).scatter_reduce(0, inv, torch.arange(n), "amin")  # [u]
-    heads = prompts.select(first)  # [u, P] one row per distinct prompt
-    positions = _prompt_positions(model, heads)  # [3, u, P]
+    t = ids.shape[1]
+    heads, inv = distinct_prompts(prompts, groups)  # [u, P], [n]
+    positions = prompt_positions(model, heads)  # [3, u, P]
     # a DDP wrapper prepares its reducer on every call: the prefill goes to the wrapped module, the
     # completion pass (whose graph reaches the prefill) through the wrapper
     inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-    out = inner(**heads.model_inputs(), position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
-    inv = inv.to(ids.device)
-    # [u, H, P, D] -> [n, H, P, D]: each row gets its prompt's keys and values. index_select, whose backward
-    # (index_add) is deterministic on CPU, not the cache's batch_select_indices (advanced indexing, whose
-    # accumulating backward is not: two identical runs differed by 1e-6 in the vision tower's weights)
-    for layer in cache.layers:
-        layer.keys = layer.keys.index_select(0, inv)
-        layer.values = layer.values.index_select(0, inv)
+    out = prefill(inner, heads, positions)
     start = positions.amax(dim=(0, 2)) + 1  # [u] first completion position of each prompt
     pos = (start[inv].unsqueeze(-1) + torch.arange(t, device=ids.device)).unsqueeze(0).expand(3, -1, -1)
     attention_mask = torch.cat(
@@ -119,7 +81,7 @@ def _shared_prompt_logits(
         input_ids=ids,
         attention_mask=attention_mask,
         position_ids=pos,  # [3, n, t]
-        past_key_values=cache,
+        past_key_values=copy_rows(out.past_key_values, inv),  # each row gets its prompt's keys and values
         use_cache=True,
         logits_to_keep=t,
     ).logits  # [n, t, V]: position j predicts token j+1
@@ -162,7 +124,7 @@ def token_logprobs(
         raise ValueError(f"{len(prompts)} prompt rows for completions of shape {tuple(completion_ids.shape)}")
     if prompt_groups is not None and prompt_groups.shape != (n_rows,):
         raise ValueError(f"prompt_groups must have shape [{n_rows}], got {tuple(prompt_groups.shape)}")
-    if prompt_groups is not None and _cache_dropped(model):
+    if prompt_groups is not None and cache_dropped(model):
         prompt_groups = None  # checkpointed layers run without a cache: every row runs its own prompt
     device = next(model.parameters()).device
     step = micro_batch_size or max(n_rows, 1)

@@ -94,9 +94,9 @@ class ModelConfig:
     """Encode each distinct image once per pass (not once per rollout), and once per step while the vision
     tower is frozen; outputs are unchanged (`rarl.model.image_features`)."""
     share_prompt_prefill: bool = True
-    """In the reference, old and update log-prob passes, run each prompt (images included) once per
-    micro-batch and share its KV cache across the prompt's G rows; outputs are unchanged up to float rounding
-    (`rarl.model.logprobs`)."""
+    """Run each prompt (images included) once and share its KV cache across the prompt's G rows: in the HF
+    rollout backend's generation (`rarl.model.backends`) and, per micro-batch, in the reference, old and
+    update log-prob passes (`rarl.model.logprobs`); outputs are unchanged up to float rounding."""
 
     def __post_init__(self) -> None:
         _require(bool(self.name_or_path.strip()), "model.name_or_path", "a model folder or hub id", "")

@@ -126,7 +126,10 @@ class GRPOTrainer:
             if check_mode is not None:
                 check_mode(stage.mode)  # an unknown prompt mode fails now, not at the stage's first step
             self._reward_fn(stage)  # so do an unknown reward name and bad reward settings
-        self.backend = get_backend(cfg.rollout.backend, **cfg.rollout.backend_kwargs)
+        backend_kwargs = dict(cfg.rollout.backend_kwargs)
+        if cfg.rollout.backend == "hf":  # one switch for the prompt sharing of generation and log-prob passes
+            backend_kwargs.setdefault("share_prefill", cfg.model.share_prompt_prefill)
+        self.backend = get_backend(cfg.rollout.backend, **backend_kwargs)
 
         self.policy = load_policy_from_config(cfg.model, self.out, acc)
         self.reference = self._make_reference()
