@@ -70,6 +70,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--image-size", type=int, default=None, help="image side in pixels (56 tiny, 224 full)"
     )
+    parser.add_argument(
+        "--share",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="share each prompt's prefill across its G rows in generation and log-prob passes (the default)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="processor pixel budget per image (default: the folder's; the tiny model's is 56x56)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument(
         "--micro-batch", type=int, default=None, help="rows per log-prob forward (default all)"
@@ -185,14 +197,17 @@ def run(args: argparse.Namespace) -> None:
         if folder is None:
             holder = tempfile.TemporaryDirectory(prefix="rarl-tiny-")  # removed when the run ends
             policy = load_policy(
-                build_tiny_qwen2_5_vl(Path(holder.name) / "model", seed=0), dtype=args.dtype, device=device
+                build_tiny_qwen2_5_vl(Path(holder.name) / "model", seed=0),
+                dtype=args.dtype,
+                device=device,
+                max_pixels=args.max_pixels,
             )
         else:
-            policy = load_policy(folder, dtype=args.dtype, device=device)
+            policy = load_policy(folder, dtype=args.dtype, device=device, max_pixels=args.max_pixels)
         make = tiny_prompts
         label = f"tiny Qwen2.5-VL ({sum(p.numel() for p in policy.model.parameters()) / 1e6:.2f}M params)"
     policy.model.eval()
-    backend = HFGenerateBackend(batch_size=args.gen_batch)
+    backend = HFGenerateBackend(batch_size=args.gen_batch, share_prefill=args.share)
     settings = SamplingSettings(num_generations=args.generations, max_new_tokens=args.max_new_tokens, seed=0)
     print(f"{label}, {args.dtype} on {device}, torch threads {torch.get_num_threads()}")
     print(
@@ -212,10 +227,11 @@ def run(args: argparse.Namespace) -> None:
         gen_s, batch = _timed(lambda p=prompts: backend.generate(policy, p, settings), device, args.repeats)
         tokens = int(batch.lengths.sum())
         inputs = (batch.prompts, batch.completion_ids, batch.completion_mask, args.micro_batch)
+        groups = {"prompt_groups": batch.group_index if args.share else None}
 
-        def logp_only(inputs=inputs) -> torch.Tensor:
+        def logp_only(inputs=inputs, groups=groups) -> torch.Tensor:
             with torch.no_grad():
-                return token_logprobs(policy.model, *inputs)
+                return token_logprobs(policy.model, *inputs, **groups)
 
         logp_s, _ = _timed(logp_only, device, args.repeats)
         row = (
@@ -224,9 +240,9 @@ def run(args: argparse.Namespace) -> None:
         )
         if not args.no_backward:
 
-            def fwd_bwd(inputs=inputs) -> None:
+            def fwd_bwd(inputs=inputs, groups=groups) -> None:
                 policy.model.zero_grad(set_to_none=True)
-                token_logprobs(policy.model, *inputs).sum().backward()
+                token_logprobs(policy.model, *inputs, **groups).sum().backward()
 
             bwd_s, _ = _timed(fwd_bwd, device, args.repeats)
             policy.model.zero_grad(set_to_none=True)
@@ -245,7 +261,7 @@ def run(args: argparse.Namespace) -> None:
             )
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-            policy = load_policy(folder, dtype=args.dtype, device=device)
+            policy = load_policy(folder, dtype=args.dtype, device=device, max_pixels=args.max_pixels)
         compare_vllm(policy, args)
 
 
@@ -253,7 +269,7 @@ def compare_vllm(policy: Policy, args: argparse.Namespace) -> None:
     """Interleaved HF / vLLM generation on the same prompts; prints seconds, tok/s and the time ratio."""
     from rarl.model.vllm_backend import VLLMBackend
 
-    hf = HFGenerateBackend(batch_size=args.gen_batch)
+    hf = HFGenerateBackend(batch_size=args.gen_batch, share_prefill=args.share)
     vllm = VLLMBackend(gpu_memory_utilization=args.vllm_memory)
     settings = SamplingSettings(num_generations=args.generations, max_new_tokens=args.max_new_tokens, seed=0)
     print(
