@@ -126,6 +126,18 @@ def test_reward_exceptions_are_counted_not_fatal():
     assert out.components == {}
 
 
+def _update_stage2(cfg) -> tuple[object, dict[str, float]]:
+    """One stage-2 step's phases by hand (rollout, score, RMO, advantages, reference pass, update)."""
+    trainer = GRPOTrainer(cfg)
+    stage = cfg.stages[1]
+    batch = trainer.rollout(stage)
+    trainer.score(batch, trainer._reward_fn(stage), stage)
+    trainer.mutate(batch, stage, trainer._reward_fn(stage))  # RMO: non-zero advantages
+    trainer.compute_advantages(batch)
+    trainer.reference_logprobs(batch)
+    return batch, trainer.update(batch)
+
+
 def test_metrics_are_per_iteration_means_with_several_iterations(tiny_model, manifest, tmp_path):
     """With lr = 0 both inner iterations see the same policy, so num_iterations=2 must report the same
     pg_loss / kl / clip_frac / entropy as num_iterations=1 (they used to be summed over iterations)."""
@@ -135,15 +147,7 @@ def test_metrics_are_per_iteration_means_with_several_iterations(tiny_model, man
         cfg.optim.lr = 0.0
         cfg.algorithm.num_iterations = iterations
         cfg.algorithm.beta = 0.05
-        trainer = GRPOTrainer(cfg)
-        stage = cfg.stages[1]
-        batch = trainer.rollout(stage)
-        trainer.score(batch, trainer._reward_fn(stage), stage)
-        trainer.mutate(batch, stage, trainer._reward_fn(stage))  # RMO: non-zero advantages
-        trainer.compute_advantages(batch)
-        batch.ref_logp = None
-        trainer.reference_logprobs(batch)
-        reports.append(trainer.update(batch))
+        reports.append(_update_stage2(cfg)[1])
     one, two = reports
     assert one["pg_loss"] != 0.0
     for key in ("pg_loss", "kl_loss", "kl", "clip_frac", "ratio_mean", "entropy", "loss"):
@@ -157,14 +161,7 @@ def test_pg_loss_adds_up_over_micro_batches(tiny_model, manifest, tmp_path):
         cfg = make_train_config(tiny_model, manifest, tmp_path / f"mb{micro}")
         cfg.optim.lr = 0.0
         cfg.micro_batch_size = micro
-        trainer = GRPOTrainer(cfg)
-        stage = cfg.stages[1]
-        batch = trainer.rollout(stage)
-        trainer.score(batch, trainer._reward_fn(stage), stage)
-        trainer.mutate(batch, stage, trainer._reward_fn(stage))
-        trainer.compute_advantages(batch)
-        trainer.reference_logprobs(batch)
-        reports.append(trainer.update(batch))
+        reports.append(_update_stage2(cfg)[1])
     full, chunked = reports
     for key in ("pg_loss", "kl_loss", "loss", "kl"):
         assert abs(chunked[key] - full[key]) <= 1e-5 * max(1e-3, abs(full[key])), (
@@ -184,14 +181,7 @@ def test_shared_prompt_prefill_leaves_the_update_unchanged(tiny_model, manifest,
         cfg.micro_batch_size = 3
         cfg.algorithm.num_iterations = 2
         cfg.algorithm.beta = 0.05
-        trainer = GRPOTrainer(cfg)
-        stage = cfg.stages[1]
-        batch = trainer.rollout(stage)
-        trainer.score(batch, trainer._reward_fn(stage), stage)
-        trainer.mutate(batch, stage, trainer._reward_fn(stage))
-        trainer.compute_advantages(batch)
-        trainer.reference_logprobs(batch)
-        results.append((batch, trainer.update(batch)))
+        results.append(_update_stage2(cfg))
     (plain, plain_report), (shared, shared_report) = results
     assert bool(shared.rollout.injected.any()), "RMO should have injected an answer"
     torch.testing.assert_close(shared.old_logp, plain.old_logp, atol=1e-5, rtol=0)

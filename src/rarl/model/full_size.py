@@ -203,31 +203,13 @@ def write_random_full_size(
     (about 7.5 GB for 3B, 16.6 GB for 7B in bf16). `image_size` sets both pixel bounds of the image processor
     to `image_size**2` (448: 256 visual tokens per image). `overrides`: see `full_size_config` (tests).
     """
-    from transformers import GenerationConfig
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    from rarl.model.processor import build_processor
-    from rarl.model.tiny import CHAT_TEMPLATE
+    from rarl.model.tiny import save_model_folder
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     tokenizer = released_layout_tokenizer(seed)
-    image_processor = Qwen2VLImageProcessorPil(
-        patch_size=14,
-        merge_size=2,
-        temporal_patch_size=2,
-        min_pixels=image_size * image_size,
-        max_pixels=image_size * image_size,
-    )
     model = build_random_full_size(name, dtype=dtype, device=device, seed=seed, overrides=overrides)
-    text = model.config.text_config
-    model.generation_config = GenerationConfig(
-        bos_token_id=text.bos_token_id, eos_token_id=text.eos_token_id, pad_token_id=tokenizer.pad_token_id
-    )
-    model.save_pretrained(out)
+    save_model_folder(out, model, tokenizer, image_size)
     del model
-    build_processor(image_processor, tokenizer, CHAT_TEMPLATE).save_pretrained(out)
-    image_processor.save_pretrained(out)
     (out / "rarl_random_full_size.json").write_text(
         json.dumps({"size": name, "seed": seed, "dtype": str(dtype), "overrides": dict(overrides or {})})
         + "\n"

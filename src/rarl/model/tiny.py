@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from torch import nn
 from transformers import (
     GenerationConfig,
     PreTrainedTokenizerFast,
@@ -275,8 +276,24 @@ def build_tiny_qwen2_5_vl(
     `architecture` overrides fields of `TinyArchitecture` (e.g. `num_layers=4`). Returns `out_dir` as a `Path`.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tiny_tokenizer(corpus, seed=seed, vocab_size=vocab_size)
+    config = tiny_config(tokenizer, TinyArchitecture(**architecture))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2_5_VLForConditionalGeneration(config).float().eval()
+    save_model_folder(out, model, tokenizer, image_size)
+    (out / "rarl_tiny.json").write_text(
+        json.dumps({"seed": seed, "vocab_size": len(tokenizer)}, indent=2) + "\n"
+    )
+    return out
+
+
+def save_model_folder(
+    out: Path, model: nn.Module, tokenizer: PreTrainedTokenizerFast, image_size: int
+) -> None:
+    """Save `model` as a standard Qwen2.5-VL folder: weights, Qwen's generation defaults, and a processor
+    around `tokenizer` with this project's chat template whose image processor resizes every image to about
+    `image_size**2` pixels (both pixel bounds). `from_pretrained`, `load_policy` and vLLM load it."""
     factor = 14 * 2
     if image_size % factor != 0:
         raise ValueError(f"image_size must be a multiple of {factor} (patch 14 x merge 2), got {image_size}")
@@ -287,20 +304,11 @@ def build_tiny_qwen2_5_vl(
         min_pixels=image_size * image_size,
         max_pixels=image_size * image_size,
     )
-    processor = build_processor(image_processor, tokenizer, CHAT_TEMPLATE)
-    config = tiny_config(tokenizer, TinyArchitecture(**architecture))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Qwen2_5_VLForConditionalGeneration(config).float().eval()
+    text = model.config.text_config
     model.generation_config = GenerationConfig(
-        bos_token_id=config.text_config.bos_token_id,
-        eos_token_id=config.text_config.eos_token_id,
-        pad_token_id=config.text_config.pad_token_id,
+        bos_token_id=text.bos_token_id, eos_token_id=text.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
+    out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    processor.save_pretrained(out)
+    build_processor(image_processor, tokenizer, CHAT_TEMPLATE).save_pretrained(out)
     image_processor.save_pretrained(out)  # preprocessor_config.json, as in released folders
-    (out / "rarl_tiny.json").write_text(
-        json.dumps({"seed": seed, "vocab_size": len(tokenizer)}, indent=2) + "\n"
-    )
-    return out
