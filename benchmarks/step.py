@@ -33,7 +33,9 @@ GPU users: a released checkpoint folder (downloaded beforehand), bf16, 224x224 i
 
 or, with nothing downloaded, the released 3B/7B architecture with random weights (`--full-size 3b`: a folder
 written by `rarl.model.full_size.write_random_full_size`, the published config and a tokenizer of the
-released layout). On CUDA the table gains the peak GPU memory of each size's run.
+released layout). Every table gives the update phase's achieved GFLOP/s by the PaLM count of language-model
+FLOPs (`update_flops`); on CUDA it gains the update's MFU against the GPU's dense bf16 peak (`--peak-tflops`,
+or by name for H100/H200/A100) and the peak GPU memory of each size's run.
 """
 
 from __future__ import annotations
@@ -95,6 +97,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--trl", action=argparse.BooleanOptionalAction, default=True, help="compare with trl.GRPOTrainer"
     )
     parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the GPU's dense peak for the update MFU (default: by name, H100/H200 989, A100 312)",
+    )
+    parser.add_argument(
         "--sharing",
         choices=["shared", "plain", "both"],
         default="shared",
@@ -121,6 +129,7 @@ class SizeResult:
     first_step: dict[str, float] = field(default_factory=dict)  # the warm-up step's losses and rewards
     truncated: list[float] = field(default_factory=list)  # fraction of rollouts cut at max_new_tokens
     peak_gib: float = float("nan")  # peak GPU memory allocated over the size's run (CUDA only)
+    update_flops: list[float] = field(default_factory=list)  # language-model FLOPs of each update phase
 
     def phase_mean(self, name: str) -> float:
         return statistics.mean(p.get(name, 0.0) for p in self.phases)
@@ -203,6 +212,39 @@ def make_config(
     )
 
 
+def update_flops(model: torch.nn.Module, rollout: Any, shared: bool) -> float:
+    """Language-model FLOPs of one update pass (forward + backward) over `rollout`, the PaLM count.
+
+    Per token run: 6 N (N = language-model parameters without the input embedding; the LM head counted) plus
+    12 L d S for attention (L layers, width d, S the row's length). Tokens run: every row's prompt and
+    completion, or with the shared prefill each distinct prompt once plus the completions. The frozen vision
+    tower (features cached for the step) is not counted; a LoRA run does less than 6 N per token (no weight
+    gradients for frozen matrices), so its MFU by this count is an upper bound.
+    """
+    text = model.config.text_config
+    inner = getattr(model, "get_base_model", lambda: model)()
+    n = sum(
+        p.numel()
+        for name, p in inner.named_parameters()
+        if "visual" not in name and "embed_tokens" not in name
+    )
+    if getattr(text, "tie_word_embeddings", False) or inner.config.tie_word_embeddings:
+        n += inner.get_input_embeddings().weight.numel()  # the tied LM head is a matmul
+    prompt = rollout.prompts.attention_mask.sum(-1).float()  # [B*G] real prompt tokens per row
+    completion = rollout.completion_mask.sum(-1).float()  # [B*G]
+    g = rollout.num_generations
+    prompt_run = prompt.sum() / g if shared else prompt.sum()
+    tokens = float(prompt_run + completion.sum())
+    attention = 12 * text.num_hidden_layers * text.hidden_size * float(((prompt + completion) ** 2).sum())
+    if shared:
+        attention -= 12 * text.num_hidden_layers * text.hidden_size * float((prompt**2).sum()) * (1 - 1 / g)
+    return 6 * n * tokens + attention
+
+
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
+"""Dense bf16 tensor-core peak by GPU name (vendor data sheets, SXM parts); --peak-tflops overrides."""
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -229,11 +271,13 @@ def run_ours(
 
         generated: int = 0
         truncated: float = 0.0
+        update_flops: float = 0.0
 
         def rollout(self, stage: Any) -> Any:
             batch = super().rollout(stage)
             self.generated = int(batch.rollout.lengths.sum())
             self.truncated = float(batch.rollout.truncated.float().mean())
+            self.update_flops = update_flops(self.policy.model, batch.rollout, shared)
             return batch
 
     cfg = make_config(model, manifest, tmp / f"ours-n{n_images}-{shared}", n_images, args, shared)
@@ -256,6 +300,7 @@ def run_ours(
         result.phases.append({p: float(metrics.get(f"time/{p}", 0.0)) for p in PHASES})
         result.steps.append(wall)  # the phases plus the few microseconds between them
         result.tokens.append(trainer.generated)
+        result.update_flops.append(trainer.update_flops)
         result.truncated.append(trainer.truncated)
     if accelerator.device.type == "cuda":
         result.peak_gib = torch.cuda.max_memory_allocated(accelerator.device) / 2**30
@@ -268,6 +313,14 @@ def _width(phase: str) -> int:
     return max(10, len(phase) + 3)
 
 
+def _peak_flops(args: argparse.Namespace) -> float | None:
+    """FLOP/s peak of the GPU in use (--peak-tflops, else looked up by name), None when unknown."""
+    if args.peak_tflops:
+        return args.peak_tflops * 1e12
+    name = torch.cuda.get_device_name(0)
+    return next((tf * 1e12 for key, tf in PEAK_TFLOPS.items() if key in name), None)
+
+
 def print_ours(results: list[SizeResult], args: argparse.Namespace) -> None:
     rows = args.prompts * GROUP_SIZE
     print(
@@ -278,9 +331,9 @@ def print_ours(results: list[SizeResult], args: argparse.Namespace) -> None:
     header = f"{'images':>6} {'s/step':>7} {'min-max':>11}" + "".join(
         f" {p + ' ms':>{_width(p)}}" for p in PHASES
     )
-    header += f" {'tokens':>7} {'gen tok/s':>9} {'step tok/s':>10}"
+    header += f" {'tokens':>7} {'gen tok/s':>9} {'step tok/s':>10} {'update GFLOP/s':>14}"
     if args.device == "cuda":
-        header += f" {'peak GiB':>8}"
+        header += f" {'peak GiB':>8} {'update MFU':>10}"
     print(header)
     for r in results:
         step = statistics.mean(r.steps)
@@ -289,8 +342,11 @@ def print_ours(results: list[SizeResult], args: argparse.Namespace) -> None:
         for p in PHASES:
             line += f" {1000 * r.phase_mean(p):>{_width(p)}.1f}"
         line += f" {tokens:>7.0f} {tokens / r.phase_mean('rollout'):>9.0f} {tokens / step:>10.0f}"
+        line += f" {statistics.mean(r.update_flops) / r.phase_mean('update') / 1e9:>14.1f}"
         if args.device == "cuda":
-            line += f" {r.peak_gib:>8.1f}"
+            peak = _peak_flops(args)
+            flops = statistics.mean(r.update_flops) / r.phase_mean("update")  # FLOP/s achieved
+            line += f" {r.peak_gib:>8.1f} {flops / peak if peak else float('nan'):>10.1%}"
         print(line)
     print("phase shares of the step:")
     for r in results:
