@@ -212,24 +212,29 @@ def make_config(
     )
 
 
-def update_flops(model: torch.nn.Module, rollout: Any, shared: bool) -> float:
-    """Language-model FLOPs of one update pass (forward + backward) over `rollout`, the PaLM count.
-
-    Per token run: 6 N (N = language-model parameters without the input embedding; the LM head counted) plus
-    12 L d S for attention (L layers, width d, S the row's length). Tokens run: every row's prompt and
-    completion, or with the shared prefill each distinct prompt once plus the completions. The frozen vision
-    tower (features cached for the step) is not counted; a LoRA run does less than 6 N per token (no weight
-    gradients for frozen matrices), so its MFU by this count is an upper bound.
-    """
-    text = model.config.text_config
+def language_model_parameters(model: torch.nn.Module) -> int:
+    """N of the PaLM count: the language model's parameters without the input embedding, the LM head counted."""
     inner = getattr(model, "get_base_model", lambda: model)()
     n = sum(
         p.numel()
         for name, p in inner.named_parameters()
         if "visual" not in name and "embed_tokens" not in name
     )
-    if getattr(text, "tie_word_embeddings", False) or inner.config.tie_word_embeddings:
+    if inner.config.tie_word_embeddings:
         n += inner.get_input_embeddings().weight.numel()  # the tied LM head is a matmul
+    return n
+
+
+def update_flops(n_params: int, text_config: Any, rollout: Any, shared: bool) -> float:
+    """Language-model FLOPs of one update pass (forward + backward) over `rollout`, the PaLM count.
+
+    Per token run: 6 N (N = `language_model_parameters`) plus
+    12 L d S for attention (L layers, width d, S the row's length). Tokens run: every row's prompt and
+    completion, or with the shared prefill each distinct prompt once plus the completions. The frozen vision
+    tower (features cached for the step) is not counted; a LoRA run does less than 6 N per token (no weight
+    gradients for frozen matrices), so its MFU by this count is an upper bound.
+    """
+    text = text_config
     prompt = rollout.prompts.attention_mask.sum(-1).float()  # [B*G] real prompt tokens per row
     completion = rollout.completion_mask.sum(-1).float()  # [B*G]
     g = rollout.num_generations
@@ -238,7 +243,7 @@ def update_flops(model: torch.nn.Module, rollout: Any, shared: bool) -> float:
     attention = 12 * text.num_hidden_layers * text.hidden_size * float(((prompt + completion) ** 2).sum())
     if shared:
         attention -= 12 * text.num_hidden_layers * text.hidden_size * float((prompt**2).sum()) * (1 - 1 / g)
-    return 6 * n * tokens + attention
+    return 6 * n_params * tokens + attention
 
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
@@ -267,17 +272,13 @@ def run_ours(
     from rarl.train.grpo import GRPOTrainer
 
     class CountingTrainer(GRPOTrainer):
-        """Records the completion tokens each rollout generated (before RMO replaces any rows)."""
+        """Keeps each step's rollout as sampled (RMO replaces rows in a copy): its tokens and FLOPs."""
 
-        generated: int = 0
-        truncated: float = 0.0
-        update_flops: float = 0.0
+        rollout_batch: Any = None
 
         def rollout(self, stage: Any) -> Any:
             batch = super().rollout(stage)
-            self.generated = int(batch.rollout.lengths.sum())
-            self.truncated = float(batch.rollout.truncated.float().mean())
-            self.update_flops = update_flops(self.policy.model, batch.rollout, shared)
+            self.rollout_batch = batch.rollout  # counted after the step, outside its timing
             return batch
 
     cfg = make_config(model, manifest, tmp / f"ours-n{n_images}-{shared}", n_images, args, shared)
@@ -285,6 +286,7 @@ def run_ours(
     if accelerator.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(accelerator.device)
     trainer = CountingTrainer(cfg, accelerator=accelerator)
+    n_params = language_model_parameters(trainer.policy.model)
     stage = cfg.stages[0]
     reward_fn = trainer._reward_fn(stage)
     result = SizeResult(n_images)
@@ -299,9 +301,12 @@ def run_ours(
             continue  # warm-up
         result.phases.append({p: float(metrics.get(f"time/{p}", 0.0)) for p in PHASES})
         result.steps.append(wall)  # the phases plus the few microseconds between them
-        result.tokens.append(trainer.generated)
-        result.update_flops.append(trainer.update_flops)
-        result.truncated.append(trainer.truncated)
+        rollout = trainer.rollout_batch
+        result.tokens.append(int(rollout.lengths.sum()))
+        result.update_flops.append(
+            update_flops(n_params, trainer.policy.model.config.text_config, rollout, shared)
+        )
+        result.truncated.append(float(rollout.truncated.float().mean()))
     if accelerator.device.type == "cuda":
         result.peak_gib = torch.cuda.max_memory_allocated(accelerator.device) / 2**30
     del trainer
