@@ -19,7 +19,8 @@ How we read an answer
 - `template_ok` is the template half of the format check: the whole completion is exactly one
   `<think>...</think>` block followed by one `<answer>...</answer>` block, with only whitespace around them.
 
-Parsing never raises on any string: malformed output is data, not an error.
+The tags are read by `rarl.rewards.tags`, the one tag reader every recipe shares. Parsing never raises on
+any string: malformed output is data, not an error.
 """
 
 from __future__ import annotations
@@ -30,14 +31,11 @@ import math
 import re
 from dataclasses import dataclass
 
+from rarl.rewards.tags import answer_span, think_answer_template
+
 MAX_ANSWER_CHARS = 20_000
 """Answer blocks longer than this (in characters, before stripping) are not parsed."""
 
-_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
-_ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
-_ANSWER_OPEN_LEN = len(_ANSWER_OPEN)
-_ANSWER_CLOSE_LEN = len(_ANSWER_CLOSE)
-_THINK_CLOSE_LEN = len(_THINK_CLOSE)
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
 _JSON_DECODER = json.JSONDecoder()
@@ -90,17 +88,12 @@ def parse_answer(completion: str, n_images: int) -> ParsedAnswer:
     if not isinstance(completion, str):
         return ParsedAnswer(False, (), 0, False, False, n_images)
 
-    n_open = completion.count(_ANSWER_OPEN)
-    n_close = completion.count(_ANSWER_CLOSE)
-    if n_open != 1 or n_close != 1:
+    span = answer_span(completion)
+    if span is None:
         return ParsedAnswer(False, (), 0, False, False, n_images)
-    a_open = completion.find(_ANSWER_OPEN)
-    a_close = completion.find(_ANSWER_CLOSE)
-    if a_close < a_open:
-        return ParsedAnswer(False, (), 0, False, False, n_images)
-    template_ok = _template_ok(completion, a_open, a_close)
+    template_ok = think_answer_template(completion)
 
-    items = _load_list(completion[a_open + _ANSWER_OPEN_LEN : a_close])
+    items = _load_list(completion[span[0] : span[1]])
     if items is None:
         return ParsedAnswer(False, (), 0, False, template_ok, n_images)
 
@@ -125,28 +118,6 @@ def parse_answer(completion: str, n_images: int) -> ParsedAnswer:
         seen.add(image_id)
         entries.append((image_id, value))
     return ParsedAnswer(True, tuple(entries), len(items), all_valid, template_ok, n_images)
-
-
-def _template_ok(completion: str, a_open: int, a_close: int) -> bool:
-    """Whether `completion` is `<think>...</think>` then `<answer>...</answer>` with only whitespace around.
-
-    `a_open` / `a_close` are the positions of the only `<answer>` / `</answer>` tags.
-    """
-    if completion.count(_THINK_OPEN) != 1 or completion.count(_THINK_CLOSE) != 1:
-        return False
-    t_open = completion.find(_THINK_OPEN)
-    t_close = completion.find(_THINK_CLOSE)
-    if not t_open < t_close < a_open:
-        return False
-    return (
-        _blank(completion[:t_open])
-        and _blank(completion[t_close + _THINK_CLOSE_LEN : a_open])
-        and _blank(completion[a_close + _ANSWER_CLOSE_LEN :])
-    )
-
-
-def _blank(text: str) -> bool:
-    return not text or text.isspace()
 
 
 def _load_list(content: str) -> list | None:
