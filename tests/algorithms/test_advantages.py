@@ -158,3 +158,19 @@ def test_register_advantage_estimator():
             register_advantage_estimator("_test_centred")(lambda inputs: inputs.rewards)
     finally:
         ADVANTAGE_ESTIMATORS.pop("_test_centred")
+
+
+def test_advantage_estimator_plugin_file(tmp_path):
+    """`algorithm.advantage: file.py:name` reaches a function the package does not know."""
+    plugin = tmp_path / "my_estimators.py"
+    plugin.write_text(
+        "def centred(inputs, scale='group', eps=1e-6, **kwargs):\n"
+        "    r = inputs.rewards.view(-1, inputs.group_size)\n"
+        "    return (r - r.mean(dim=1, keepdim=True)).flatten()\n"
+    )
+    estimator = get_advantage_estimator(f"{plugin}:centred")
+    inputs = AdvantageInputs(rewards=torch.tensor([1.0, 3.0, 2.0, 2.0]), group_size=2)
+    assert estimator(inputs).tolist() == [-1.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="defines no 'missing'"):
+        get_advantage_estimator(f"{plugin}:missing")
+    assert "centred" not in ADVANTAGE_ESTIMATORS  # a plug-in is not registered by being used

@@ -216,6 +216,17 @@ def test_backend_registry() -> None:
         SamplingSettings(top_p=0.0)
 
 
+def test_backend_plugin_file(tmp_path) -> None:
+    """`rollout.backend: file.py:Factory` builds a backend the package does not register."""
+    plugin = tmp_path / "my_backend.py"
+    plugin.write_text(
+        "from rarl.model.backends import HFGenerateBackend\n\nclass Mine(HFGenerateBackend):\n    pass\n"
+    )
+    backend = get_backend(f"{plugin}:Mine", batch_size=3)
+    assert isinstance(backend, HFGenerateBackend) and type(backend).__name__ == "Mine"
+    assert f"{plugin}:Mine" not in available_backends()
+
+
 def test_checkpoint_generation_defaults_do_not_leak(policy) -> None:
     """Released Instruct folders ship near-greedy defaults; rollouts must not inherit them."""
     convs = [conversation(1)]

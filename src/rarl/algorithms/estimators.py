@@ -23,6 +23,7 @@ import torch
 from rarl.algorithms.advantages import AdvantageScale, group_advantages
 from rarl.algorithms.refine_iqa import refine_iqa_advantages
 from rarl.algorithms.rmo import RmoBaseline, rmo_advantages
+from rarl.utils.registry import Registry
 
 
 @dataclass
@@ -46,30 +47,22 @@ class AdvantageInputs:
 
 AdvantageEstimator = Callable[..., torch.Tensor]
 
-ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {}
-"""Estimators by name. Filled by `register_advantage_estimator`."""
+ADVANTAGE_ESTIMATORS = Registry("advantage estimator")
+"""Estimators by name. Filled by `register_advantage_estimator`; `algorithm.advantage` may also name a
+plug-in `file.py:function`."""
 
 
 def register_advantage_estimator(name: str) -> Callable[[AdvantageEstimator], AdvantageEstimator]:
     """Decorator adding an estimator to `ADVANTAGE_ESTIMATORS` under `name` (duplicate names are errors)."""
-
-    def decorator(fn: AdvantageEstimator) -> AdvantageEstimator:
-        if name in ADVANTAGE_ESTIMATORS and ADVANTAGE_ESTIMATORS[name] is not fn:
-            raise ValueError(f"advantage estimator {name!r} is already registered")
-        ADVANTAGE_ESTIMATORS[name] = fn
-        return fn
-
-    return decorator
+    return ADVANTAGE_ESTIMATORS.register(name)
 
 
 def get_advantage_estimator(name: str) -> AdvantageEstimator:
-    """Look up an advantage estimator by name; KeyError listing the known names otherwise."""
-    try:
-        return ADVANTAGE_ESTIMATORS[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown advantage estimator {name!r}; known: {sorted(ADVANTAGE_ESTIMATORS)}"
-        ) from None
+    """An advantage estimator by registered name or plug-in `file.py:function`.
+
+    An unknown name raises `UnknownName` (a ConfigError and a KeyError) listing the known names.
+    """
+    return ADVANTAGE_ESTIMATORS.resolve(name)
 
 
 @register_advantage_estimator("grpo")

@@ -35,10 +35,11 @@ Under data parallelism, the counts are those of the global batch (summed over ra
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import torch
+
+from rarl.utils.registry import Registry
 
 LOG_RATIO_CLAMP = 20.0
 
@@ -118,10 +119,13 @@ def aggregate_token(
     return torch.where(valid, values, torch.zeros_like(values)).sum() / denom
 
 
-LOSS_AGGREGATIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "sequence": aggregate_sequence,
-    "token": aggregate_token,
-}
+LOSS_AGGREGATIONS = Registry(
+    "loss aggregation",
+    {
+        "sequence": aggregate_sequence,
+        "token": aggregate_token,
+    },
+)
 
 
 def loss_normalizers(mask: torch.Tensor) -> dict[str, int]:

@@ -48,7 +48,7 @@ How we read the paper where it is ambiguous:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,6 +56,7 @@ import torch
 
 from rarl.algorithms._groups import as_groups, check_group_size, result_dtype, std_unbiased
 from rarl.algorithms.advantages import AdvantageScale, _scale_denominator, group_advantages
+from rarl.utils.registry import Registry
 
 RmoTrigger = Literal["stagnant", "always"]
 RmoBaseline = Literal["mutated", "original"]
@@ -75,10 +76,13 @@ def _trigger_always(grouped: torch.Tensor, std_eps: float) -> torch.Tensor:
     return torch.ones(grouped.shape[0], dtype=torch.bool, device=grouped.device)
 
 
-RMO_TRIGGERS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
-    "stagnant": _trigger_stagnant,
-    "always": _trigger_always,
-}
+RMO_TRIGGERS = Registry(
+    "RMO trigger",
+    {
+        "stagnant": _trigger_stagnant,
+        "always": _trigger_always,
+    },
+)
 
 
 def select_rmo(
@@ -153,10 +157,13 @@ def _baseline_original(
     return (mutated - mean) / _scale_denominator(original, scale, eps, std_override)  # [B, G]
 
 
-RMO_BASELINES: dict[str, Callable[[torch.Tensor, torch.Tensor, str, float, float], torch.Tensor]] = {
-    "mutated": _baseline_mutated,
-    "original": _baseline_original,
-}
+RMO_BASELINES = Registry(
+    "RMO baseline",
+    {
+        "mutated": _baseline_mutated,
+        "original": _baseline_original,
+    },
+)
 
 
 def rmo_advantages(

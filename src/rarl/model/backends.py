@@ -24,6 +24,7 @@ from transformers import GenerationConfig
 from rarl.model.batch import PromptBatch, RolloutBatch, completion_mask_from_ids, pad_right
 from rarl.model.loading import Policy, unwrap_model
 from rarl.model.prefill import copy_rows, distinct_prompts, prefill, prompt_positions
+from rarl.utils.registry import Registry
 
 __all__ = [
     "HFGenerateBackend",
@@ -245,22 +246,21 @@ def _vllm_backend(**kwargs: Any) -> RolloutBackend:
     return VLLMBackend(**kwargs)
 
 
-_REGISTRY: dict[str, Callable[..., RolloutBackend]] = {"hf": HFGenerateBackend, "vllm": _vllm_backend}
+BACKENDS = Registry("rollout backend", {"hf": HFGenerateBackend, "vllm": _vllm_backend})
+"""Rollout backend factories by name; `rollout.backend` may also name a plug-in `file.py:Factory`."""
 
 
 def register_backend(name: str, factory: Callable[..., RolloutBackend]) -> None:
     """Make `get_backend(name, **kwargs)` build backends with `factory(**kwargs)`."""
-    if name in _REGISTRY:
+    if name in BACKENDS:
         raise ValueError(f"rollout backend {name!r} is already registered")
-    _REGISTRY[name] = factory
+    BACKENDS.add(name, factory)
 
 
 def available_backends() -> list[str]:
-    return sorted(_REGISTRY)
+    return BACKENDS.names()
 
 
 def get_backend(name: str = "hf", **kwargs: Any) -> RolloutBackend:
-    """A rollout backend by name ("hf", "vllm", or any registered)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown rollout backend {name!r}; available: {available_backends()}")
-    return _REGISTRY[name](**kwargs)
+    """A rollout backend by name ("hf", "vllm", any registered one, or a plug-in `file.py:Factory`)."""
+    return BACKENDS.resolve(name)(**kwargs)

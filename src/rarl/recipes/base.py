@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.utils.config import ConfigError
-from rarl.utils.plugins import registrar, resolve
+from rarl.utils.registry import Registry
 
 Conversation = list[dict[str, Any]]
 
@@ -130,7 +130,7 @@ class RecipeBase:
         return table
 
 
-RECIPES: dict[str, Callable[[], Any]] = {}
+RECIPES = Registry("recipe")
 """Recipe factories (classes) by name. Filled by `register_recipe`."""
 
 RecipeT = TypeVar("RecipeT", bound=Callable[[], Any])
@@ -138,12 +138,12 @@ RecipeT = TypeVar("RecipeT", bound=Callable[[], Any])
 
 def register_recipe(name: str) -> Callable[[RecipeT], RecipeT]:
     """Class decorator registering a recipe under `name` (a different class under a taken name is an error)."""
-    return registrar(RECIPES, "recipe", name)
+    return RECIPES.register(name)
 
 
 def get_recipe(spec: str) -> Recipe:
     """A recipe instance from a registered name or a plug-in `file.py:Name`; ConfigError otherwise."""
-    factory = resolve(spec, RECIPES, "recipe")
+    factory = RECIPES.resolve(spec)
     recipe = factory() if callable(factory) else factory
     required = ("load_samples", "messages", "reference_answer", "target", "reward")
     missing = [m for m in required if not hasattr(recipe, m)]

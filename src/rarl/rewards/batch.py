@@ -38,7 +38,6 @@ import torch
 
 from rarl.rewards.registry import REWARDS
 from rarl.utils.config import ConfigError
-from rarl.utils.plugins import resolve
 
 if TYPE_CHECKING:
     from rarl.model.scorer import PolicyScorer
@@ -175,7 +174,7 @@ def build_reward(
 
     Errors are one-line `ConfigError`s naming the reward and the bad argument.
     """
-    factory = resolve(spec, REWARDS, "reward")
+    factory = REWARDS.resolve(spec)
     if not callable(factory):
         raise ConfigError(f"reward {spec!r} is not a class or function")
     explicit = dict(kwargs or {})

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rarl.rewards.base import RewardFunction
-from rarl.utils.plugins import registrar
+from rarl.utils.registry import Registry
 
 RewardFactory = Callable[..., RewardFunction[Any]]
 FactoryT = TypeVar("FactoryT", bound=RewardFactory)
 
-REWARDS: dict[str, RewardFactory] = {}
+REWARDS = Registry("reward")
 """Reward factories by name. Filled by `register_reward`; read it, do not write to it directly."""
 
 
@@ -24,7 +24,7 @@ def register_reward(name: str) -> Callable[[FactoryT], FactoryT]:
 
     Raises ValueError when `name` is empty or already taken by another factory.
     """
-    return registrar(REWARDS, "reward", name)
+    return REWARDS.register(name)
 
 
 def get_reward(name: str, **kwargs: Any) -> RewardFunction[Any]:

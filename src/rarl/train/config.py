@@ -20,8 +20,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from rarl.model.backends import available_backends
 from rarl.model.lora_settings import LoraSettings
 from rarl.utils.config import ConfigError
+from rarl.utils.plugins import is_plugin_spec
 
 __all__ = [
     "AlgorithmConfig",
@@ -149,11 +151,9 @@ class RolloutConfig:
         _positive(self.temperature, "rollout.temperature")
         _require(0 < self.top_p <= 1, "rollout.top_p", "in (0, 1]", self.top_p)
         _require(self.max_new_tokens >= 1, "rollout.max_new_tokens", ">= 1", self.max_new_tokens)
-        if self.backend != "hf":  # the built-in one; others are registered by code (rarl.model.backends)
-            from rarl.model.backends import available_backends
-
+        if self.backend != "hf" and not is_plugin_spec(self.backend):  # others are registered by code
             known = available_backends()
-            _require(self.backend in known, "rollout.backend", f"one of {known}", self.backend)
+            _require(self.backend in known, "rollout.backend", f"one of {known} or a plug-in", self.backend)
 
 
 @dataclass

@@ -6,7 +6,8 @@
 
 A file is loaded once per process under a module name derived from its absolute path, so two plug-ins with
 the same file name in different folders do not collide, and loading the same file twice returns the same
-objects (registries that check identity stay happy).
+objects (registries that check identity stay happy). Registries (`rarl.utils.registry.Registry`) resolve
+names through it.
 """
 
 from __future__ import annotations
@@ -15,38 +16,10 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from rarl.utils.config import ConfigError
-
-F = TypeVar("F")
-
-
-def registrar(registry: dict[str, Any], what: str, name: str) -> Callable[[F], F]:
-    """A decorator adding its target to `registry` under `name`; another object under a taken name is an error."""
-    if not name:
-        raise ValueError(f"a {what} name must be a non-empty string")
-
-    def decorate(factory: F) -> F:
-        known = registry.get(name)
-        if known is not None and known is not factory:
-            raise ValueError(f"{what} name {name!r} is already registered to {known!r}")
-        registry[name] = factory
-        return factory
-
-    return decorate
-
-
-def resolve(spec: str, registry: Mapping[str, Any], what: str) -> Any:
-    """The registered object `spec`, or the plug-in it names; ConfigError listing the known names otherwise."""
-    if is_plugin_spec(spec):
-        return load_object(spec, what=what)
-    if spec in registry:
-        return registry[spec]
-    known = ", ".join(sorted(registry)) or "(none)"
-    raise ConfigError(f"unknown {what} {spec!r}; known {what}s: {known}, or a plug-in 'file.py:Name'")
 
 
 def is_plugin_spec(spec: str) -> bool:
