@@ -16,27 +16,25 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rarl.eval.plots import plot_training_curves
+from rarl.eval.settings import EvalSettings
+from rarl.model.loading import load_policy
+from rarl.recipes.base import AblationPlan
+from rarl.recipes.runs import grpo_trainer, recipe_for
+from rarl.train.checkpoint import model_folder_problem
 from rarl.train.config import TrainConfig
+from rarl.train.metrics_log import read_metrics
+from rarl.train.run_folder import check_output_dir
 from rarl.utils.config import ConfigError, load_config
+from rarl.utils.io import atomic_write_text
+
+__all__ = ["AblationPlan", "run_ablations", "training_statistics", "variant_config"]
 
 log = logging.getLogger("rarl")
-
-
-@dataclass(frozen=True)
-class AblationPlan:
-    """A recipe's ablations: config variants, the table rows that read them, and how to render the table."""
-
-    variants: Mapping[str, Callable[[TrainConfig], None]]
-    """name -> in-place transformation of a copy of the base config."""
-    rows: Sequence[tuple[str, str, str, str]]
-    """(section header, row label, variant run, model folder inside that run)."""
-    render: Callable[[dict[str, dict[str, dict[str, Any]]], str, Any], str]
-    """(sections {header: {task: {label: results}}}, title, eval settings) -> table text."""
 
 
 def variant_config(base: TrainConfig, plan: AblationPlan, name: str, out: Path) -> TrainConfig:
@@ -92,24 +90,14 @@ def run_ablations(
     eval_max_samples: int | None = None,
 ) -> Path:
     """Train every variant (skipping finished ones), evaluate all, write the combined table and curves."""
-    from rarl.eval.plots import plot_training_curves
-    from rarl.eval.protocol import EvalSettings
-    from rarl.model import load_policy
-    from rarl.recipes import get_recipe
-    from rarl.train.checkpoint import model_folder_problem
-    from rarl.train.common import check_output_dir, named_model_path
-    from rarl.train.grpo import GRPOTrainer
-    from rarl.train.metrics_log import read_metrics
-    from rarl.utils.io import atomic_write_text
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder; choose another folder for the ablation runs")
     base = load_config(TrainConfig, config, overrides)
-    recipe = get_recipe(base.recipe)
-    if not hasattr(recipe, "ablations"):
+    recipe = recipe_for(base)
+    plan = recipe.ablations()
+    if plan is None:
         raise ConfigError(f"recipe {base.recipe!r} defines no ablations")
-    plan: AblationPlan = recipe.ablations()
     names = list(only) or list(plan.variants)
     configs = {name: variant_config(base, plan, name, out) for name in names}
     for cfg in configs.values():  # refuse a changed config before hours of training the other variants
@@ -119,7 +107,7 @@ def run_ablations(
             log.info("ablation %s: already trained, reusing %s", name, cfg.output_dir)
             continue
         log.info("ablation %s: training into %s", name, cfg.output_dir)
-        GRPOTrainer(cfg).train(resume=True)  # a fresh Accelerator per run: prepared objects never pile up
+        grpo_trainer(cfg).train(resume=True)  # a fresh Accelerator per run: prepared objects never pile up
 
     settings = (
         eval_settings
@@ -131,14 +119,14 @@ def run_ablations(
         )
     )
     task_name = Path(base.data.manifest).name
-    base_path = named_model_path(base.model.name_or_path)
+    base_path = base.model.name_or_path
     if base_path == "tiny":
         base_path = str(Path(variant_config(base, plan, names[0], out).output_dir) / "tiny-model")
     cache: dict[str, Any] = {}
 
     def results_for(path: str, label: str) -> Any:
         if path not in cache:
-            policy = load_policy(path, dtype="float32")
+            policy = load_policy(recipe.model_path(path), dtype="float32")
             cache[path], _ = recipe.evaluate(policy, base.data.manifest, settings, label)
         return cache[path]
 

@@ -15,8 +15,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from rarl.eval.protocol import EvalSettings, evaluate_models, generate_answers
+from rarl.eval.protocol import EvalSettings, generate_answers
 from rarl.recipes.base import RecipeBase
+from rarl.recipes.runs import evaluate as evaluate_models
+from rarl.recipes.runs import grpo_trainer, sft_trainer
 from rarl.rewards.batch import RewardInputs, RewardOutput
 from rarl.train.config import (
     CheckpointConfig,
@@ -31,9 +33,7 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
-from rarl.train.grpo import GRPOTrainer
 from rarl.train.metrics_log import read_metrics
-from rarl.train.sft import SFTTrainer
 
 HERE = Path(__file__).resolve()
 
@@ -70,7 +70,7 @@ class ToyRecipe(RecipeBase):
             }
         ]
 
-    def reference_answer(self, sample: ToySample) -> str:
+    def reference_answer(self, sample: ToySample, mode: str | None = None) -> str:
         return sample.target
 
     def evaluate(self, policy: Any, manifest: str, settings: Any, name: str = "model") -> tuple[dict, list]:
@@ -128,7 +128,7 @@ def _train_config(model: Path, out: Path) -> TrainConfig:
 
 
 def test_toy_recipe_trains_with_grpo_and_rmo(tiny_model, tmp_path):
-    trainer = GRPOTrainer(_train_config(tiny_model, tmp_path / "grpo"))
+    trainer = grpo_trainer(_train_config(tiny_model, tmp_path / "grpo"))
     before = {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
     final = trainer.train()
     rows = read_metrics(tmp_path / "grpo" / "metrics.jsonl")
@@ -160,7 +160,7 @@ def test_toy_recipe_sft_and_evaluation(tiny_model, tmp_path):
         logging=LoggingConfig(progress=False),
         checkpoint=CheckpointConfig(every=0),
     )
-    trainer = SFTTrainer(cfg)
+    trainer = sft_trainer(cfg)
     final = trainer.train()
     rows = read_metrics(tmp_path / "sft" / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]

@@ -109,8 +109,8 @@ PLUGIN = textwrap.dedent(
 
 def test_a_reward_plugin_named_in_yaml_trains(tiny_model, manifest, tmp_path):
     """`reward.name: my_reward.py:ShortAnswerReward` in a YAML config, kwargs from YAML and a stage override."""
+    from rarl.recipes.runs import grpo_trainer
     from rarl.train.config import TrainConfig
-    from rarl.train.grpo import GRPOTrainer
     from rarl.train.metrics_log import read_metrics
     from rarl.utils.config import load_config
 
@@ -134,7 +134,7 @@ def test_a_reward_plugin_named_in_yaml_trains(tiny_model, manifest, tmp_path):
             """
         )
     )
-    GRPOTrainer(load_config(TrainConfig, config)).train()
+    grpo_trainer(load_config(TrainConfig, config)).train()
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert [r["reward/short"] for r in rows] == [0.0, 1.0]  # the stage's setting overrode reward.kwargs
     assert rows[0]["reward/delta_seen"] == 2.0  # the synthetic task's delta reached the plug-in

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.vllm
 def test_grpo_training_with_vllm_rollouts_pushes_every_step(tmp_path):
     """Three GRPO steps with `rollout.backend: vllm`: one weight push per step (the weights change every step),
     and the rollouts the trainer logs are the engine's."""
-    from rarl.data.prepare import prepare
+    from rarl.recipes.ordinal.prepare import prepare
+    from rarl.recipes.runs import grpo_trainer
     from rarl.train.config import (
         CheckpointConfig,
         DataConfig,
@@ -26,7 +27,6 @@ def test_grpo_training_with_vllm_rollouts_pushes_every_step(tmp_path):
         StageConfig,
         TrainConfig,
     )
-    from rarl.train.grpo import GRPOTrainer
     from rarl.train.metrics_log import read_metrics
 
     model = build_tiny_qwen2_5_vl(tmp_path / "model", seed=0)
@@ -50,7 +50,7 @@ def test_grpo_training_with_vllm_rollouts_pushes_every_step(tmp_path):
         logging=LoggingConfig(progress=False, sample_every=1),
         checkpoint=CheckpointConfig(every=0),
     )
-    trainer = GRPOTrainer(cfg)
+    trainer = grpo_trainer(cfg)
     try:
         trainer.train()
     finally:

@@ -22,8 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import make_train_config  # noqa: E402
 from rarl.model import encode_completions, encode_prompts  # noqa: E402
 from rarl.model.batch import RolloutBatch  # noqa: E402
-from rarl.train.grpo import GRPOTrainer, StepBatch  # noqa: E402
+from rarl.recipes.runs import grpo_trainer  # noqa: E402
+from rarl.train.grpo import GRPOTrainer  # noqa: E402
 from rarl.train.sampler import rank_slice  # noqa: E402
+from rarl.train.step_batch import StepBatch  # noqa: E402
+from rarl.train.update import mean_over_processes  # noqa: E402
 
 G = 2
 CASES = {"token": ("token", [1] * 8), "sequence_filtered": ("sequence", [1] * 6 + [0] * 2)}
@@ -75,13 +78,13 @@ def main() -> None:
         cfg.algorithm.aggregation = aggregation
         cfg.algorithm.beta = 0.0
         cfg.optim.max_grad_norm = 1e6  # no clipping: compare the raw update
-        trainer = GRPOTrainer(cfg)
+        trainer = grpo_trainer(cfg)
         metrics = trainer.update(fixed_batch(trainer, keep))
         acc = trainer.accelerator
         state = {k: v.detach().cpu().clone() for k, v in acc.unwrap_model(trainer.model).state_dict().items()}
         tag = f"world{acc.num_processes}-rank{acc.process_index}"
         torch.save(state, out / f"{case}-{tag}.pt")
-        reduced = trainer._mean_over_processes(metrics)
+        reduced = mean_over_processes(acc, metrics)
         (out / f"{case}-{tag}.json").write_text(json.dumps(reduced))
         acc.wait_for_everyone()
 

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import make_train_config  # noqa: E402
-from rarl.train.grpo import GRPOTrainer  # noqa: E402
+from rarl.recipes.runs import grpo_trainer  # noqa: E402
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = make_train_config(model, manifest, out)
     cfg.prompts_per_step = 4  # two prompts per rank
-    trainer = GRPOTrainer(cfg)
+    trainer = grpo_trainer(cfg)
     trainer.train()
     digest = hashlib.sha256()
     state = trainer.accelerator.unwrap_model(trainer.model).state_dict()

@@ -94,3 +94,38 @@ def test_fsdp2_on_two_cpu_processes_equals_one_process(tiny_model, manifest, tmp
     assert worst < 1e-6, f"FSDP2 parameters differ from the 1-process run by {worst:.2e}"
     assert got["losses"] == pytest.approx(ref["losses"], rel=1e-5)
     assert ref["losses"][1] < ref["losses"][0]  # a real update, not a vacuous equality
+
+
+SFT_WORKER = Path(__file__).resolve().parent / "ddp_sft_worker.py"
+
+
+def test_two_process_sft_update_equals_one_process_update_on_the_same_global_batch(
+    tiny_model, manifest, tmp_path
+):
+    """SFT shares GRPO's update loop and its global normaliser: ranks holding different numbers of answer
+    tokens make exactly the 1-process update on the same global batch (to float rounding)."""
+    out = tmp_path / "sft"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [str(SFT_WORKER), str(tiny_model), str(manifest), str(out)]
+    single = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-4000:]
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_CONFIG), "--main_process_port", "0",
+    ]  # fmt: skip
+    double = subprocess.run([*launch, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert double.returncode == 0, double.stderr[-4000:]
+    m1 = json.loads((out / "sft-world1-rank0.json").read_text())
+    ranks = [json.loads((out / f"sft-world2-rank{r}.json").read_text()) for r in (0, 1)]
+    # not vacuous: the ranks' shares of answer tokens differ, and together they are the global batch
+    assert ranks[0]["local_tokens"] != ranks[1]["local_tokens"]
+    assert ranks[0]["local_tokens"] + ranks[1]["local_tokens"] == m1["local_tokens"] == m1["answer_tokens"]
+    assert all(r["answer_tokens"] == m1["answer_tokens"] for r in ranks)
+    ref = torch.load(out / "sft-world1-rank0.pt")
+    for rank in (0, 1):
+        got = torch.load(out / f"sft-world2-rank{rank}.pt")
+        worst = max(float((got[k] - ref[k]).abs().max()) for k in ref)
+        assert worst < 1e-6, f"rank {rank} differs from the 1-process SFT update by {worst:.2e}"
+    for r in ranks:
+        assert abs(r["grad_norm"] - m1["grad_norm"]) <= 1e-5 * m1["grad_norm"], (r, m1)
+    assert m1["grad_norm"] > 0.1  # a real update, not a vacuous equality

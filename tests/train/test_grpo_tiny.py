@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from rarl.data.prompts import answer_text
-from rarl.train.grpo import GRPOTrainer
+from rarl.recipes.ordinal.prompts import answer_text
+from rarl.recipes.runs import grpo_trainer
 from rarl.train.metrics_log import read_metrics
 
 from .conftest import make_train_config
@@ -18,7 +18,7 @@ def _params(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_two_stage_run_updates_parameters_and_logs_components(tiny_model, manifest, tmp_path):
-    trainer = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "run"))
+    trainer = grpo_trainer(make_train_config(tiny_model, manifest, tmp_path / "run"))
     before = _params(trainer.policy.model)
     final = trainer.train()
     after = trainer.policy.model.state_dict()
@@ -56,7 +56,7 @@ def test_two_stage_run_updates_parameters_and_logs_components(tiny_model, manife
 def test_rmo_fires_on_a_stagnant_group(tiny_model, manifest, tmp_path):
     """The random tiny model never answers in format, so every reward is 0: each group is stagnant."""
     cfg = make_train_config(tiny_model, manifest, tmp_path / "run")
-    trainer = GRPOTrainer(cfg)
+    trainer = grpo_trainer(cfg)
     stage = cfg.stages[1]
     reward_fn = trainer._reward_fn(stage)
     batch = trainer.rollout(stage)
@@ -84,7 +84,7 @@ def test_rmo_fires_on_a_stagnant_group(tiny_model, manifest, tmp_path):
 
 def test_rmo_is_off_in_stage_one(tiny_model, manifest, tmp_path):
     cfg = make_train_config(tiny_model, manifest, tmp_path / "run")
-    trainer = GRPOTrainer(cfg)
+    trainer = grpo_trainer(cfg)
     stage = cfg.stages[0]
     batch = trainer.rollout(stage)
     trainer.score(batch, trainer._reward_fn(stage), stage)
@@ -94,12 +94,12 @@ def test_rmo_is_off_in_stage_one(tiny_model, manifest, tmp_path):
 
 def test_exact_resume(tiny_model, manifest, tmp_path):
     """2k straight steps == k steps, stop, resume, k steps: identical parameters."""
-    straight = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "a"))
+    straight = grpo_trainer(make_train_config(tiny_model, manifest, tmp_path / "a"))
     straight.train()
 
-    first = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "b"))
+    first = grpo_trainer(make_train_config(tiny_model, manifest, tmp_path / "b"))
     first.train(stop_at_step=1)
-    second = GRPOTrainer(make_train_config(tiny_model, manifest, tmp_path / "b"))
+    second = grpo_trainer(make_train_config(tiny_model, manifest, tmp_path / "b"))
     second.train(resume=True)
 
     a = straight.policy.model.state_dict()
@@ -128,7 +128,7 @@ def test_reward_exceptions_are_counted_not_fatal():
 
 def _update_stage2(cfg) -> tuple[object, dict[str, float]]:
     """One stage-2 step's phases by hand (rollout, score, RMO, advantages, reference pass, update)."""
-    trainer = GRPOTrainer(cfg)
+    trainer = grpo_trainer(cfg)
     stage = cfg.stages[1]
     batch = trainer.rollout(stage)
     trainer.score(batch, trainer._reward_fn(stage), stage)

@@ -16,11 +16,10 @@ from typer.testing import CliRunner
 
 from rarl.cli import app
 from rarl.model import load_policy
+from rarl.recipes.runs import grpo_trainer, run_grpo, run_sft, sft_trainer
 from rarl.train.checkpoint import latest_checkpoint, list_checkpoints
 from rarl.train.config import RESERVED_STAGE_NAMES, StageConfig, TrainConfig
-from rarl.train.grpo import GRPOTrainer, run_grpo
 from rarl.train.metrics_log import read_metrics
-from rarl.train.sft import SFTTrainer, run_sft
 from rarl.utils.config import ConfigError, load_config
 
 from .conftest import make_sft_config, make_train_config
@@ -70,7 +69,7 @@ def test_a_folder_that_holds_a_run_is_refused_and_left_untouched(tiny_model, man
     with pytest.raises(ConfigError, match=rf"output_dir {run} already holds a run .*--resume.*--overwrite"):
         run_grpo(make_train_config(tiny_model, manifest, run))
     with pytest.raises(ConfigError, match="already holds a run"):
-        GRPOTrainer(make_train_config(tiny_model, manifest, run)).train()
+        grpo_trainer(make_train_config(tiny_model, manifest, run)).train()
     after = _snapshot(run)
     assert list(after) == list(before)
     assert after["metrics.jsonl"] == before["metrics.jsonl"]
@@ -92,7 +91,7 @@ def test_overwrite_replaces_the_run_and_leaves_no_old_checkpoint(tiny_model, man
     old.stages = [StageConfig(name="old-a", steps=2), StageConfig(name="old-b", steps=1)]
     old.checkpoint.every = 1
     old.checkpoint.keep_last = 5
-    GRPOTrainer(old).train()
+    grpo_trainer(old).train()
     assert [p.name for p in list_checkpoints(run)] == ["step-00000001", "step-00000002", "step-00000003"]
     (run / "notes.txt").write_text("mine")
 
@@ -107,7 +106,7 @@ def test_overwrite_replaces_the_run_and_leaves_no_old_checkpoint(tiny_model, man
     assert (run / "notes.txt").read_text() == "mine"  # not the run's: kept
 
     # a later --resume continues the new run (finished), never the old one's step 3
-    resumed = GRPOTrainer(make_train_config(tiny_model, manifest, run))
+    resumed = grpo_trainer(make_train_config(tiny_model, manifest, run))
     resumed.train(resume=True)
     assert resumed.state.global_step == 2
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]
@@ -129,7 +128,7 @@ def test_resume_and_overwrite_together_are_refused(tiny_model, manifest, tmp_pat
 )
 def test_resume_refuses_a_config_that_changes_the_run(tiny_model, manifest, tmp_path, change, expected):
     run = tmp_path / "run"
-    GRPOTrainer(make_train_config(tiny_model, manifest, run)).train(stop_at_step=1)
+    grpo_trainer(make_train_config(tiny_model, manifest, run)).train(stop_at_step=1)
     before = _snapshot(run)
     cfg = make_train_config(tiny_model, manifest, run)
     change(cfg)
@@ -138,13 +137,13 @@ def test_resume_refuses_a_config_that_changes_the_run(tiny_model, manifest, tmp_
     assert expected in str(err.value) and str(latest_checkpoint(run)) in str(err.value)
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="--resume: the config differs"):
-        GRPOTrainer(cfg).train(resume=True)
+        grpo_trainer(cfg).train(resume=True)
     assert _snapshot(run) == before
 
 
 def test_resume_allows_a_changed_logging_and_checkpoint_cadence(tiny_model, manifest, tmp_path, caplog):
     run = tmp_path / "run"
-    GRPOTrainer(make_train_config(tiny_model, manifest, run)).train(stop_at_step=1)
+    grpo_trainer(make_train_config(tiny_model, manifest, run)).train(stop_at_step=1)
     cfg = make_train_config(tiny_model, manifest, run)
     cfg.logging.sample_every = 2
     cfg.checkpoint.every = 1
@@ -195,7 +194,7 @@ def test_ablate_resumes_an_unfinished_variant_and_refuses_a_changed_base(
     ]  # fmt: skip
     out = tmp_path / "abl"
     base = load_config(TrainConfig, CONFIGS / "demo.yaml", overrides)
-    GRPOTrainer(variant_config(base, ABLATIONS, "no_rmo", out)).train(stop_at_step=1)  # interrupted
+    grpo_trainer(variant_config(base, ABLATIONS, "no_rmo", out)).train(stop_at_step=1)  # interrupted
     settings = EvalSettings(sizes=(1, 2), max_samples=1, max_new_tokens=8, n_boot=10, progress=False)
 
     with pytest.raises(ConfigError, match=r"--resume: the config differs .* in optim.lr"):
@@ -229,7 +228,7 @@ def test_good_stage_names_are_accepted(name):
 @pytest.mark.parametrize("damage", ["deleted", "truncated"])
 def test_resume_recreates_final_and_removes_leftovers(tiny_model, manifest, tmp_path, damage, caplog):
     run = tmp_path / "run"
-    GRPOTrainer(make_train_config(tiny_model, manifest, run)).train()
+    grpo_trainer(make_train_config(tiny_model, manifest, run)).train()
     last = latest_checkpoint(run)
     assert last is not None and last.name == "step-00000002"
     if damage == "deleted":  # killed before the final folder was renamed into place
@@ -240,7 +239,7 @@ def test_resume_recreates_final_and_removes_leftovers(tiny_model, manifest, tmp_
     planted = _plant_leftovers(run, "stage1", "stage2")
 
     with caplog.at_level(logging.WARNING, logger="rarl"):
-        GRPOTrainer(make_train_config(tiny_model, manifest, run)).train(resume=True)
+        grpo_trainer(make_train_config(tiny_model, manifest, run)).train(resume=True)
     assert "re-creating it from the restored weights" in caplog.text
     for p in planted:
         assert not p.exists(), p
@@ -254,14 +253,14 @@ def test_resume_puts_back_a_folder_killed_between_two_renames(tiny_model, manife
     """A kill inside a replace leaves the complete old copy aside (`.final.old`, `.step-XXXXXXXX.old`) and
     the target missing: resume moves the copy back instead of deleting it."""
     run = tmp_path / "run"
-    GRPOTrainer(make_train_config(tiny_model, manifest, run)).train()
+    grpo_trainer(make_train_config(tiny_model, manifest, run)).train()
     last = latest_checkpoint(run)
     (run / "final").rename(run / ".final.old")
     last.rename(last.with_name(f".{last.name}.old"))
     (run / ".final.k1ll3d.tmp").mkdir()
 
     with caplog.at_level(logging.WARNING, logger="rarl"):
-        resumed = GRPOTrainer(make_train_config(tiny_model, manifest, run))
+        resumed = grpo_trainer(make_train_config(tiny_model, manifest, run))
         resumed.train(resume=True)
     assert f"restored {run / 'final'} from .final.old" in caplog.text
     assert f"restored {last} from .{last.name}.old" in caplog.text
@@ -272,12 +271,12 @@ def test_resume_puts_back_a_folder_killed_between_two_renames(tiny_model, manife
 
 def test_resume_recreates_the_stage_folder_the_checkpoint_stands_for(tiny_model, manifest, tmp_path):
     run = tmp_path / "run"
-    GRPOTrainer(make_train_config(tiny_model, manifest, run)).train()
+    grpo_trainer(make_train_config(tiny_model, manifest, run)).train()
     boundary = run / "checkpoints" / "step-00000001"  # saved at the end of stage 1, after its folder
     shutil.rmtree(run / "checkpoints" / "step-00000002")  # resume from the stage boundary
     (run / "stage1" / "config.json").write_text('{"cut sh')
 
-    resumed = GRPOTrainer(make_train_config(tiny_model, manifest, run))
+    resumed = grpo_trainer(make_train_config(tiny_model, manifest, run))
     resumed.train(resume=True)
     _assert_same_weights(run / "stage1", boundary)
     assert resumed.state.global_step == 2 and (run / "final" / "config.json").is_file()
@@ -285,12 +284,12 @@ def test_resume_recreates_the_stage_folder_the_checkpoint_stands_for(tiny_model,
 
 def test_sft_resume_recreates_final_and_removes_leftovers(tiny_model, manifest, tmp_path):
     run = tmp_path / "sft"
-    SFTTrainer(make_sft_config(tiny_model, manifest, run, steps=2)).train()
+    sft_trainer(make_sft_config(tiny_model, manifest, run, steps=2)).train()
     last = latest_checkpoint(run)
     shutil.rmtree(run / "final")
     planted = _plant_leftovers(run)
 
-    SFTTrainer(make_sft_config(tiny_model, manifest, run, steps=2)).train(resume=True)
+    sft_trainer(make_sft_config(tiny_model, manifest, run, steps=2)).train(resume=True)
     assert not any(p.exists() for p in planted)
     _assert_same_weights(run / "final", last)
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]

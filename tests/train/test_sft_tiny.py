@@ -6,11 +6,12 @@ import shutil
 
 import torch
 
-from rarl.data import load_manifest
-from rarl.data.prompts import answer_text, build_messages
 from rarl.model import encode_completions, encode_prompts, load_policy, token_logprobs
+from rarl.recipes.ordinal.manifest import load_manifest
+from rarl.recipes.ordinal.prompts import answer_text, build_messages
+from rarl.recipes.runs import sft_trainer
 from rarl.train.metrics_log import read_metrics
-from rarl.train.sft import SFTTrainer, nll_loss
+from rarl.train.sft import nll_loss
 
 from .conftest import make_sft_config
 
@@ -28,7 +29,7 @@ def _answer_nll(model_dir, manifest) -> float:
 
 def test_sft_lowers_answer_nll_and_saves_a_loadable_model(tiny_model, manifest, tmp_path):
     before = _answer_nll(tiny_model, manifest)
-    final = SFTTrainer(make_sft_config(tiny_model, manifest, tmp_path / "sft", steps=4)).train()
+    final = sft_trainer(make_sft_config(tiny_model, manifest, tmp_path / "sft", steps=4)).train()
     after = _answer_nll(final, manifest)
     assert after < before
     rows = read_metrics(tmp_path / "sft" / "metrics.jsonl")
@@ -46,14 +47,14 @@ def test_nll_micro_batches_sum_to_the_full_batch_loss():
 
 
 def test_sft_exact_resume(tiny_model, manifest, tmp_path):
-    straight = SFTTrainer(make_sft_config(tiny_model, manifest, tmp_path / "a", steps=2))
+    straight = sft_trainer(make_sft_config(tiny_model, manifest, tmp_path / "a", steps=2))
     straight.train()
     cfg = make_sft_config(tiny_model, manifest, tmp_path / "b", steps=2)
     cfg.checkpoint.every, cfg.checkpoint.keep_last = 1, 2
-    SFTTrainer(cfg).train()
+    sft_trainer(cfg).train()
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "step-00000002")  # as if killed after step 1's save
     shutil.rmtree(tmp_path / "b" / "final")
-    resumed = SFTTrainer(make_sft_config(tiny_model, manifest, tmp_path / "b", steps=2))
+    resumed = sft_trainer(make_sft_config(tiny_model, manifest, tmp_path / "b", steps=2))
     resumed.train(resume=True)
     a, b = straight.policy.model.state_dict(), resumed.policy.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,6 +1,7 @@
 """Evaluation driver: answer a recipe's test samples with each model, score them the recipe's way, report.
 
-`evaluate_models` loads each model folder, asks the recipe to evaluate it (`recipe.evaluate`: generate with
+`evaluate_models` loads each model folder (named models such as `demo-base` through the recipe's
+`model_path`), asks the recipe to evaluate it (`recipe.evaluate`: generate with
 `generate_answers`, parse, score with the recipe's metrics and failure policy), writes every raw completion to
 `predictions.jsonl` so each number can be traced to the text that produced it, and has the recipe write its
 report (tables, plots). A model folder that cannot be loaded does not throw away the others: their results
@@ -11,56 +12,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rarl.data.errors import DataError
+from rarl.eval.settings import EvalSettings
+from rarl.model.loading import ModelLoadError, load_policy
+from rarl.model.rollout import generate
+from rarl.utils.io import atomic_write_jsonl
+
+__all__ = ["EvalSettings", "evaluate_models", "generate_answers"]
+
 log = logging.getLogger("rarl")
-
-
-@dataclass
-class EvalSettings:
-    split: str = "test"
-    sizes: tuple[int, ...] = (1, 2, 4, 8)
-    """Sample sizes to evaluate (the recipe says what a size is; RARL: images per sample)."""
-    max_samples: int | None = None
-    """Cap on samples per size (None: all)."""
-    do_sample: bool = False
-    temperature: float = 1.0
-    max_new_tokens: int = 256
-    batch_size: int = 16
-    n_boot: int = 1000
-    seed: int = 0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        """Bad values are one-line `ConfigError`s naming the setting and its `rarl eval` option."""
-        import math
-
-        from rarl.utils.config import ConfigError
-
-        def require(ok: bool, name: str, rule: str, value: object) -> None:
-            if not ok:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{name} ({flag}) must be {rule}, got {value!r}")
-
-        require(
-            bool(self.sizes) and all(n >= 1 for n in self.sizes), "sizes", "positive integers", self.sizes
-        )
-        require(self.max_samples is None or self.max_samples >= 1, "max_samples", ">= 1", self.max_samples)
-        require(self.max_new_tokens >= 1, "max_new_tokens", ">= 1", self.max_new_tokens)
-        require(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
-        require(self.n_boot >= 1, "n_boot", ">= 1", self.n_boot)
-        ok = math.isfinite(self.temperature) and (self.temperature > 0 or not self.do_sample)
-        require(ok, "temperature", "a finite number > 0 with --sample", self.temperature)
 
 
 def generate_answers(
     policy: Any, samples: Sequence[Any], settings: EvalSettings, messages_fn: Any, on_batch: Any = None
 ) -> list[str]:
     """One completion per sample (prompt: `messages_fn(sample)`), batched; `on_batch(n)` after each batch."""
-    from rarl.model import generate
-
     texts: list[str] = []
     for start in range(0, len(samples), settings.batch_size):
         chunk = samples[start : start + settings.batch_size]
@@ -86,17 +55,14 @@ def evaluate_models(
     manifest_dir: str | Path,
     out: str | Path,
     settings: EvalSettings,
-    recipe: Any = "rarl",
+    recipe: Any,
     curves: dict[str, list[dict[str, Any]]] | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate several model folders with `recipe`; write predictions and the recipe's report under `out`."""
-    from rarl.data import DataError
-    from rarl.model import ModelLoadError, load_policy
-    from rarl.recipes import get_recipe
-    from rarl.utils.io import atomic_write_jsonl
-
-    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    """Evaluate several model folders with `recipe` (a recipe object, resolved by the caller); write
+    predictions and the recipe's report under `out`."""
+    if recipe is None or isinstance(recipe, str):
+        raise TypeError("evaluate_models needs a recipe object (rarl.recipes.runs.evaluate resolves a name)")
     out = Path(out)
     results: dict[str, Any] = {}
     predictions: list[dict[str, Any]] = []
@@ -107,7 +73,7 @@ def evaluate_models(
     failures: list[str] = []
     for name, path in models.items():
         try:
-            policy = load_policy(path, dtype="float32")
+            policy = load_policy(recipe.model_path(path), dtype="float32")
         except (ModelLoadError, FileNotFoundError) as e:
             if len(models) == 1:
                 raise

@@ -4,11 +4,17 @@ The engine (GRPO trainer, SFT trainer, `rarl eval`, `rarl ablate`) knows no task
 
     samples = recipe.load_samples(manifest, split, sizes)      # the recipe's own sample type
     conversation = recipe.messages(sample, mode)               # HF chat messages with image parts
-    text = recipe.reference_answer(sample)                     # SFT target, RMO injection (None: none)
+    text = recipe.reference_answer(sample, mode)               # SFT target, RMO injection (None: none)
     target = recipe.target(sample)                             # ground truth a reward scores against
     reward = recipe.reward(name, settings, manifest)           # a BatchReward (rarl.rewards.batch)
     results, rows = recipe.evaluate(policy, manifest, settings, name)
     table = recipe.write_report(out, {model: results}, title=..., curves=..., settings=...)
+    path = recipe.model_path("demo-base")                      # named models: the recipe's shipped base
+
+Optional hooks have defaults on `RecipeBase`: `resolve_mode` (the prompt mode or the default one),
+`default_reward` (the reward `reward.name` falls back to), `model_path` (`demo-base` -> `shipped_base`),
+`prepare_sources` (the `rarl prepare` sources the recipe reads), `ablations` (an `AblationPlan` for
+`rarl ablate`, or None) and `demo` (the CPU demo, or a ConfigError saying there is none).
 
 A sample is any object with a `sample_id` (a stable string: RMO memory and logs are keyed by it) whose
 images the recipe's `messages` puts in image parts (PIL images or paths). `sizes` selects samples by a
@@ -23,25 +29,51 @@ protocol from scratch; `register_recipe("name")` makes `recipe: name` work in co
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from rarl.rewards.batch import BatchReward, build_reward
+from rarl.train.config import TrainConfig
 from rarl.utils.config import ConfigError
+from rarl.utils.io import atomic_write_text
 from rarl.utils.registry import Registry
 
 Conversation = list[dict[str, Any]]
 
 __all__ = [
+    "DEMO_BASE",
     "RECIPES",
+    "AblationPlan",
+    "PrepareSource",
     "Conversation",
     "Recipe",
     "RecipeBase",
     "get_recipe",
     "register_recipe",
 ]
+
+
+DEMO_BASE = "demo-base"
+"""The model name that resolves to the recipe's shipped base (`model.name_or_path: demo-base`)."""
+
+PrepareSource = Callable[..., Any]
+"""`fn(source, out, *, root, seed, strict, sizes, **options)` -> a summary (with `lines()`) or None."""
+
+
+@dataclass(frozen=True)
+class AblationPlan:
+    """A recipe's ablations: config variants, the table rows that read them, and how to render the table."""
+
+    variants: Mapping[str, Callable[[TrainConfig], None]]
+    """name -> in-place transformation of a copy of the base config."""
+    rows: Sequence[tuple[str, str, str, str]]
+    """(section header, row label, variant run, model folder inside that run)."""
+    render: Callable[[dict[str, dict[str, dict[str, Any]]], str, Any], str]
+    """(sections {header: {task: {label: results}}}, title, eval settings) -> table text."""
 
 
 @runtime_checkable
@@ -51,12 +83,24 @@ class Recipe(Protocol):
     name: str
     modes: tuple[str, ...]
     """Prompt modes the recipe understands; the first is the default."""
+    default_reward: str
+    """The registered reward `reward.name` falls back to when a config names none."""
+
+    def resolve_mode(self, mode: str | None) -> str: ...
+
+    def model_path(self, name: str) -> str: ...
+
+    def prepare_sources(self) -> Mapping[str, PrepareSource]: ...
+
+    def ablations(self) -> AblationPlan | None: ...
+
+    def demo(self, out: str | Path, size: str = "default", seed: int = 0, **options: Any) -> Any: ...
 
     def load_samples(self, manifest: str, split: str, sizes: Sequence[int] | None = None) -> list[Any]: ...
 
     def messages(self, sample: Any, mode: str | None = None) -> Conversation: ...
 
-    def reference_answer(self, sample: Any) -> str | None: ...
+    def reference_answer(self, sample: Any, mode: str | None = None) -> str | None: ...
 
     def target(self, sample: Any) -> Any: ...
 
@@ -82,6 +126,9 @@ class RecipeBase:
 
     name: str = "recipe"
     modes: tuple[str, ...] = ("default",)
+    default_reward: str = ""
+    shipped_base: Path | None = None
+    """The folder `demo-base` resolves to (None: the recipe ships no base)."""
 
     def resolve_mode(self, mode: str | None) -> str:
         """`mode`, or the default mode; a mode the recipe does not know is a ConfigError naming both."""
@@ -93,6 +140,26 @@ class RecipeBase:
 
     def target(self, sample: Any) -> Any:
         return sample.target
+
+    def model_path(self, name: str) -> str:
+        """`demo-base` -> the recipe's shipped base folder; any other name (a folder, a hub id) as is."""
+        if name != DEMO_BASE:
+            return name
+        if self.shipped_base is None:
+            raise ConfigError(f"recipe {self.name!r} ships no {DEMO_BASE!r}; name a model folder instead")
+        return str(self.shipped_base)
+
+    def prepare_sources(self) -> Mapping[str, PrepareSource]:
+        """The `rarl prepare` sources this recipe reads, by name (none by default)."""
+        return {}
+
+    def ablations(self) -> AblationPlan | None:
+        """The recipe's ablation plan for `rarl ablate` (None: it has none)."""
+        return None
+
+    def demo(self, out: str | Path, size: str = "default", seed: int = 0, **options: Any) -> Any:
+        """The recipe's CPU demo; a recipe without one says so."""
+        raise ConfigError(f"recipe {self.name!r} has no demo")
 
     def reward_defaults(self, manifest: str) -> dict[str, Any]:
         """Task-derived reward arguments, passed to the reward's factory where it accepts them."""
@@ -111,8 +178,6 @@ class RecipeBase:
         settings: Any = None,
     ) -> str:
         """results.json and report.md with one row per model; `results[model]` maps metric -> number."""
-        from rarl.utils.io import atomic_write_text
-
         out = Path(out)
         metrics = sorted({k for r in results.values() for k in r})
         lines = [
@@ -145,8 +210,17 @@ def get_recipe(spec: str) -> Recipe:
     """A recipe instance from a registered name or a plug-in `file.py:Name`; ConfigError otherwise."""
     factory = RECIPES.resolve(spec)
     recipe = factory() if callable(factory) else factory
-    required = ("load_samples", "messages", "reference_answer", "target", "reward")
-    missing = [m for m in required if not hasattr(recipe, m)]
+    missing = [m for m in RECIPE_METHODS if not callable(getattr(recipe, m, None))]
+    missing += [a for a in RECIPE_ATTRIBUTES if not hasattr(recipe, a)]
     if missing:
-        raise ConfigError(f"recipe {spec!r} lacks {', '.join(missing)} (see rarl.recipes.base.Recipe)")
+        raise ConfigError(
+            f"recipe {spec!r} lacks {', '.join(missing)} (see rarl.recipes.base.Recipe; RecipeBase has defaults)"
+        )
     return recipe
+
+
+RECIPE_METHODS = tuple(
+    name for name, member in vars(Recipe).items() if not name.startswith("_") and inspect.isfunction(member)
+)
+"""Every method of the `Recipe` protocol; `get_recipe` checks a recipe has them all."""
+RECIPE_ATTRIBUTES = ("name", "modes", "default_reward")

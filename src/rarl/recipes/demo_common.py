@@ -9,6 +9,19 @@ from typing import Any
 
 from rich.console import Console
 
+from rarl.eval.settings import EvalSettings
+from rarl.recipes.runs import evaluate
+from rarl.train.config import (
+    CheckpointConfig,
+    DataConfig,
+    LoggingConfig,
+    ModelConfig,
+    OptimConfig,
+    SFTConfig,
+)
+from rarl.train.metrics_log import read_metrics
+from rarl.utils.config import ConfigError
+
 
 def fresh_folder(out: str | Path) -> Path:
     """`out` emptied (a demo replaces its whole folder) and created; returns it as a Path."""
@@ -36,15 +49,6 @@ def demo_sft_config(
 
     `model_options` are further `ModelConfig` fields (e.g. the pixel budget of the task's frame).
     """
-    from rarl.train.config import (
-        CheckpointConfig,
-        DataConfig,
-        LoggingConfig,
-        ModelConfig,
-        OptimConfig,
-        SFTConfig,
-    )
-
     return SFTConfig(
         output_dir=str(out),
         seed=seed,
@@ -119,9 +123,6 @@ def evaluate_demo(
 ) -> dict[str, Any]:
     """The demo's last phase: base / SFT / `method` (its run folder `run`) evaluated on the test split with the
     recipe's protocol into `out/report`, the method's training curves beside; returns the demo's summary."""
-    from rarl.eval.protocol import EvalSettings, evaluate_models
-    from rarl.train.metrics_log import read_metrics
-
     settings = EvalSettings(
         split="test",
         max_samples=scale.eval_samples,
@@ -130,7 +131,7 @@ def evaluate_demo(
         seed=seed,
         batch_size=getattr(scale, "eval_batch_size", 16),
     )
-    results = evaluate_models(
+    results = evaluate(
         {"Tiny-VL base": str(base), "+ SFT": str(sft), f"+ {method}": str(run / "final")},
         manifest,
         out / "report",
@@ -146,8 +147,6 @@ def evaluate_demo(
 
 def pick_scale(scales: dict[str, Any], size: str) -> Any:
     """`scales[size]`, or a one-line ConfigError naming the known sizes."""
-    from rarl.utils.config import ConfigError
-
     if size not in scales:
         raise ConfigError(f"--size: unknown demo size {size!r}; choose from {sorted(scales)}")
     return scales[size]

@@ -194,6 +194,29 @@ def ensure_model_folder(accelerator: Any, model: Any, processor: Any, out_dir: s
     return True
 
 
+def repair_model_folders(
+    accelerator: Any, model: Any, processor: Any, out: Path, stage_names: list[str], done: int
+) -> None:
+    """After a resume at the end of stage `done` (1-based; 0: none ended): re-save the model folders the
+    restored weights stand for (the stage that just ended, and `final/` when every stage has) if a kill left
+    them missing or incomplete; earlier stage folders that are broken can only be reported."""
+    if done == 0:
+        return
+    targets = [out / stage_names[done - 1]]
+    if done == len(stage_names):
+        targets.append(out / "final")
+    for target in targets:
+        ensure_model_folder(accelerator, model, processor, target)
+    for name in stage_names[: done - 1]:
+        problem = model_folder_problem(out / name)
+        if problem:
+            log.warning(
+                "stage folder %s is %s and cannot be re-created (the checkpoint with its weights is gone)",
+                out / name,
+                problem,
+            )
+
+
 def _safetensors_problem(path: Path) -> str | None:
     """Why a .safetensors file is incomplete (its header promises more bytes than it has), or None."""
     try:

@@ -160,8 +160,9 @@ class RolloutConfig:
 class RewardConfig:
     """The verifiable reward: which one, and its settings (each stage may override any of them)."""
 
-    name: str = "rarl"
-    """A registered reward (`rarl.rewards.REWARDS`, e.g. `rarl`) or a plug-in `path/to/file.py:Name`."""
+    name: str = ""
+    """A registered reward (`rarl.rewards.REWARDS`, e.g. `rarl`) or a plug-in `path/to/file.py:Name`; empty:
+    the recipe's own (`default_reward`: `rarl` for rarl, `vision-r1`, `refine-iqa`)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the reward, merged under each stage's `reward_kwargs`. For `rarl`: `delta`
     (None: the task's), `weights` (lambda1..3), `check_value_range` (default true)."""

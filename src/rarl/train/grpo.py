@@ -27,111 +27,83 @@ Where we differ from, or pin down, the paper:
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rarl import algorithms as algo
-from rarl.rewards.batch import component_means
+from rarl.algorithms.estimators import get_advantage_estimator
+from rarl.model.backends import get_backend
+from rarl.model.loading import make_reference
+from rarl.model.logprobs import token_logprobs
+from rarl.model.rollout import encode_completions, generate
+from rarl.model.scorer import PolicyScorer
+from rarl.rewards.batch import RewardInputs
 from rarl.train.checkpoint import (
-    ensure_model_folder,
-    model_folder_problem,
+    repair_model_folders,
     save_checkpoint,
     save_model_folder,
 )
 from rarl.train.common import (
     NonFiniteGuard,
-    check_output_dir,
     check_run_inputs,
     load_policy_from_config,
     make_accelerator,
     open_run_dir,
     prepare_for_training,
-    prepare_output_dir,
     restore_latest,
     should_checkpoint,
     step_seed,
 )
 from rarl.train.config import StageConfig, TrainConfig
 from rarl.train.errors import TrainingAborted
+from rarl.train.policy_update import policy_update
 from rarl.train.progress import StepProgress
+from rarl.train.run_folder import check_output_dir, prepare_output_dir
 from rarl.train.sampler import EpochSampler, rank_slice
+from rarl.train.step_batch import StepBatch, TrainerState, batch_metrics
 from rarl.train.timing import PhaseTimer
+from rarl.train.update import mean_over_processes
 from rarl.utils.config import ConfigError, to_dict
 
 log = logging.getLogger("rarl")
 
 
-@dataclass
-class StepBatch:
-    """Everything one step knows about its B local prompts and their B*G rollouts (row b*G + g)."""
-
-    samples: list[Any]  # [B] the recipe's samples
-    rollout: Any  # RolloutBatch with B*G rows
-    group_size: int
-    rewards: torch.Tensor | None = None  # [B*G] reward used for advantages (after RMO)
-    onpolicy_rewards: torch.Tensor | None = None  # [B*G] reward of the sampled rollouts (before RMO)
-    components: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> [B*G], on-policy
-    rmo_mask: torch.Tensor | None = None  # [B*G] bool, rows replaced by RMO
-    advantages: torch.Tensor | None = None  # [B*G]
-    keep: torch.Tensor | None = None  # [B*G] bool, rows that enter the update
-    old_logp: torch.Tensor | None = None  # [B*G, T]
-    ref_logp: torch.Tensor | None = None  # [B*G, T]
-    reward_errors: int = 0
-
-    @property
-    def num_prompts(self) -> int:
-        return len(self.samples)
-
-
-@dataclass
-class TrainerState:
-    """What a checkpoint must restore besides weights and optimizer."""
-
-    global_step: int = 0
-    stage_index: int = 0
-    step_in_stage: int = 0
-    sampler: dict[str, dict[str, int]] = field(default_factory=dict)  # stage name -> sampler state
-    skipped_steps: int = 0
-    reward_errors: int = 0
-
-
 class GRPOTrainer:
-    """Staged GRPO (with RMO where a stage turns it on) for the configured recipe, on top of `accelerate`."""
+    """Staged GRPO (with RMO where a stage turns it on) for a recipe, on top of `accelerate`.
 
-    def __init__(self, cfg: TrainConfig, accelerator: Any | None = None, recipe: Any | None = None) -> None:
-        from rarl.algorithms import get_advantage_estimator
-        from rarl.model import get_backend
-        from rarl.model.scorer import PolicyScorer
-        from rarl.recipes import get_recipe
+    The recipe (an object with the `rarl.recipes.base.Recipe` methods) is resolved by the caller: the entry
+    layer (`rarl.recipes.runs`) from `cfg.recipe`, a recipe's own demo from itself. The trainer knows no task.
+    """
 
+    def __init__(self, cfg: TrainConfig, recipe: Any, accelerator: Any | None = None) -> None:
+        if recipe is None or isinstance(recipe, str):
+            raise TypeError(
+                "GRPOTrainer needs a recipe object (rarl.recipes.runs.grpo_trainer resolves cfg.recipe)"
+            )
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
         self.accelerator = accelerator or make_accelerator(cfg.seed)
         acc = self.accelerator
         check_run_inputs(cfg.prompts_per_step, "prompts_per_step", acc)
-        self.recipe = recipe if recipe is not None else get_recipe(cfg.recipe)
+        self.recipe = recipe
         try:
             self.estimator = get_advantage_estimator(cfg.algorithm.advantage)
-        except KeyError as e:
-            raise ConfigError(f"algorithm.advantage: {e.args[0]}") from None
+        except ConfigError as e:
+            raise ConfigError(f"algorithm.advantage: {e}") from None
         loaded: dict[tuple[str, tuple[int, ...]], list[Any]] = {}  # stages with the same data read it once
         self.pools = {stage.name: self._load_pool(stage, loaded) for stage in cfg.stages}
-        check_mode = getattr(self.recipe, "resolve_mode", None)
         for stage in cfg.stages:
-            if check_mode is not None:
-                check_mode(stage.mode)  # an unknown prompt mode fails now, not at the stage's first step
+            self.recipe.resolve_mode(stage.mode)  # an unknown prompt mode fails now, not at its first step
             self._reward_fn(stage)  # so do an unknown reward name and bad reward settings
         backend_kwargs = dict(cfg.rollout.backend_kwargs)
         if cfg.rollout.backend == "hf":  # one switch for the prompt sharing of generation and log-prob passes
             backend_kwargs.setdefault("share_prefill", cfg.model.share_prompt_prefill)
         self.backend = get_backend(cfg.rollout.backend, **backend_kwargs)
 
-        self.policy = load_policy_from_config(cfg.model, self.out, acc)
+        self.policy = load_policy_from_config(cfg.model, self.out, acc, self.recipe.model_path)
         self.reference = self._make_reference()
         self.model, self.optimizer, self.scheduler = prepare_for_training(
             self.policy.model, cfg.optim, self.total_steps, acc, self._stage_lr_multipliers()
@@ -182,8 +154,6 @@ class GRPOTrainer:
             return None
         if self.cfg.model.lora is not None:
             return "adapters-disabled"
-        from rarl.model import make_reference
-
         return make_reference(self.policy)
 
     def _stage_lr_multipliers(self) -> list[tuple[int, float]]:
@@ -206,7 +176,8 @@ class GRPOTrainer:
     def _reward_fn(self, stage: StageConfig) -> Any:
         """The recipe's batch reward for this stage: `reward.kwargs` overridden by the stage's `reward_kwargs`."""
         settings = {**self.cfg.reward.kwargs, **stage.reward_kwargs}
-        return self.recipe.reward(self.cfg.reward.name, settings, self._manifest(stage))
+        name = self.cfg.reward.name or self.recipe.default_reward
+        return self.recipe.reward(name, settings, self._manifest(stage))
 
     # ------------------------------------------------------------------ the loop
     def train(self, resume: bool = False, stop_at_step: int | None = None, overwrite: bool = False) -> Path:
@@ -271,8 +242,6 @@ class GRPOTrainer:
     # ------------------------------------------------------------------ phases
     def rollout(self, stage: StageConfig) -> StepBatch:
         """Draw this process's prompts and sample G completions for each."""
-        from rarl.model import generate
-
         acc = self.accelerator
         sampler = self._sampler(stage)
         global_batch = sampler.next_batch(self.cfg.prompts_per_step)
@@ -296,8 +265,6 @@ class GRPOTrainer:
         self, stage: StageConfig, samples: list[Any], texts: list[str], ids: Any, mask: Any, group_size: int
     ) -> Any:
         """The batch reward's view of R rows (row r answers samples[r // group_size])."""
-        from rarl.rewards.batch import RewardInputs
-
         targets = [self.recipe.target(s) for s in samples]  # once per sample, not per rollout
         rows = range(len(texts))
         return RewardInputs(
@@ -352,7 +319,7 @@ class GRPOTrainer:
         for row in mask.nonzero().flatten().tolist():
             b = row // G
             if rmo.source == "ground_truth":
-                reference = self.recipe.reference_answer(batch.samples[b])
+                reference = self.recipe.reference_answer(batch.samples[b], stage.mode)
                 if reference is None:
                     continue  # the recipe has no reference answer for this sample
                 texts.append(reference)
@@ -363,8 +330,6 @@ class GRPOTrainer:
             rows.append(row)
         if not rows:
             return
-        from rarl.model import encode_completions
-
         ids, comp_mask = encode_completions(self.policy, texts)
         batch.rollout = batch.rollout.replace_completions(
             rows, ids, comp_mask, texts, self.policy.special.pad_id
@@ -400,8 +365,6 @@ class GRPOTrainer:
     @torch.no_grad()
     def reference_logprobs(self, batch: StepBatch) -> None:
         """Old log-probs (only when several optimisation epochs reuse the batch) and reference log-probs."""
-        from rarl.model import token_logprobs
-
         ro = batch.rollout
         device = self.accelerator.device
         inputs = (ro.prompts.to(device), ro.completion_ids.to(device), ro.completion_mask.to(device))
@@ -424,111 +387,27 @@ class GRPOTrainer:
 
     def update(self, batch: StepBatch) -> dict[str, float]:
         """`num_iterations` passes of clipped-surrogate + KL over micro-batches, one optimizer step each."""
-        from rarl.model import token_logprobs
-
-        acc = self.accelerator
-        a = self.cfg.algorithm
-        ro = batch.rollout
-        device = acc.device
-        rows = batch.keep.nonzero().flatten().tolist()
-        weight = 1.0
-        if not rows:  # every group filtered: one zero-weight pass keeps processes in step
-            rows, weight = [0], 0.0
-        mb = self.cfg.micro_batch_size
-        chunks = [rows[i : i + mb] for i in range(0, len(rows), mb)]
-        n_seq_local = len(rows)
-        n_tok_local = int(ro.completion_mask[rows].sum())
-        # global-batch normalisers; each rank's loss is scaled by the world size because the gradient
-        # all-reduce averages over ranks (see the module docstring)
-        n_seq, n_tok = self._global_counts(n_seq_local if weight else 0, n_tok_local if weight else 0)
-        world = acc.num_processes
-        sums: dict[str, float] = {}
-        grad_norm = float("nan")
-        self.model.train()
-        temp = self.cfg.rollout.temperature
-        share = self.cfg.model.share_prompt_prefill
-        entropy_sum = 0.0
-        for _ in range(a.num_iterations):
-            self.optimizer.zero_grad(set_to_none=True)
-            loss_total = 0.0
-            for i, chunk in enumerate(chunks):
-                idx = torch.tensor(chunk, dtype=torch.long)
-                ids = ro.completion_ids[idx].to(device)  # [m, T]
-                mask = ro.completion_mask[idx].to(device)  # [m, T]
-                sync = acc.no_sync(self.model) if i < len(chunks) - 1 else contextlib.nullcontext()
-                with sync:
-                    logp, entropy = token_logprobs(
-                        self.model,
-                        ro.prompts.select(chunk).to(device),
-                        ids,
-                        mask,
-                        temperature=temp,
-                        return_entropy=True,
-                        prompt_groups=ro.group_index[idx] if share else None,
-                    )  # [m, T] each
-                    entropy_sum += float((entropy.detach() * mask).sum())
-                    old = batch.old_logp[idx].to(device) if batch.old_logp is not None else logp.detach()
-                    ref = batch.ref_logp[idx].to(device) if batch.ref_logp is not None else None
-                    loss, m = algo.policy_loss(
-                        logp,
-                        old,
-                        batch.advantages[idx].to(device),
-                        mask,
-                        ref_logp=ref,
-                        clip_eps=a.clip_eps,
-                        clip_eps_high=a.clip_eps_high,
-                        beta=a.beta if ref is not None else 0.0,
-                        aggregation=a.aggregation,
-                        num_sequences_total=max(n_seq, 1),
-                        num_tokens_total=max(n_tok, 1),
-                    )
-                    acc.backward(loss * (weight * world))
-                loss_total += float(loss.detach())
-                for k, v in m.items():  # shares add up over micro-batches, means are weighted by rows
-                    w = world if k in algo.SHARE_METRICS else len(chunk) / n_seq_local
-                    sums[k] = sums.get(k, 0.0) + float(v) * w / a.num_iterations  # mean over iterations
-            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm))
-            if self.guard.check(loss_total, grad_norm):
-                self.optimizer.step()
-            else:
-                self.state.skipped_steps += 1
-            self.optimizer.zero_grad(set_to_none=True)
+        metrics, skipped = policy_update(
+            batch,
+            self.cfg,
+            model=self.model,
+            optimizer=self.optimizer,
+            accelerator=self.accelerator,
+            guard=self.guard,
+        )
+        self.state.skipped_steps += skipped
         self.scheduler.step()
-        sums["loss"] = (
-            loss_total * world
-        )  # the last iteration's global-batch loss (after the mean over ranks)
-        sums["entropy"] = entropy_sum / max(n_tok_local, 1) / a.num_iterations
-        sums["grad_norm"] = grad_norm
-        sums["lr"] = self.scheduler.get_last_lr()[0]
-        return sums
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        return metrics
 
     def log_step(
         self, batch: StepBatch, update_metrics: dict[str, float], stage: StageConfig
     ) -> dict[str, float]:
         """Per-step metrics averaged over processes; sample completions every `sample_every` steps."""
         G = batch.group_size
-        a = self.cfg.algorithm
-        onp = batch.onpolicy_rewards
-        local: dict[str, float] = {f"reward/{k}": v for k, v in component_means(batch.components).items()}
-        local["reward/total_mean"] = float(onp.mean())
-        local["reward/total_std"] = float(onp.std()) if onp.numel() > 1 else 0.0
-        local["zero_var_frac_before"] = float(
-            algo.zero_variance_groups(onp, G, std_eps=a.std_eps).float().mean()
-        )
-        local["zero_var_frac_after"] = float(
-            algo.zero_variance_groups(batch.rewards, G, std_eps=a.std_eps).float().mean()
-        )
-        mutated_groups = batch.rmo_mask.view(-1, G).any(dim=1)
-        local["rmo_mutated_frac"] = float(mutated_groups.float().mean())
-        if bool(batch.rmo_mask.any()):
-            local["reward/injected_mean"] = float(batch.rewards[batch.rmo_mask].mean())
-        local["reward/onpolicy_mean"] = float(onp.mean())
-        local["kept_frac"] = float(batch.keep.float().mean())
-        local["completion_len_mean"] = float(batch.rollout.lengths.float().mean())
-        local["truncated_frac"] = float(batch.rollout.truncated.float().mean())
-        local["reward_errors"] = float(batch.reward_errors)
+        local = batch_metrics(batch, self.cfg.algorithm.std_eps)
         local.update(update_metrics)
-        metrics = self._mean_over_processes(local)
+        metrics = mean_over_processes(self.accelerator, local)
         metrics.update(
             step=self.state.global_step,
             stage=stage.name,
@@ -551,24 +430,6 @@ class GRPOTrainer:
         return metrics
 
     # ------------------------------------------------------------------ state
-    def _global_counts(self, n_seq: int, n_tok: int) -> tuple[int, int]:
-        """(sequences, tokens) entering the update, summed over processes."""
-        acc = self.accelerator
-        if acc.num_processes == 1:
-            return n_seq, n_tok
-        t = torch.tensor([n_seq, n_tok], dtype=torch.long, device=acc.device)
-        t = acc.reduce(t, reduction="sum")
-        return int(t[0]), int(t[1])
-
-    def _mean_over_processes(self, values: dict[str, float]) -> dict[str, float]:
-        acc = self.accelerator
-        if acc.num_processes == 1:
-            return dict(values)
-        keys = sorted(values)
-        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=acc.device)
-        t = acc.reduce(t, reduction="mean")
-        return {k: float(v) for k, v in zip(keys, t.tolist())}
-
     def trainer_state_dict(self) -> dict[str, Any]:
         return {
             "global_step": self.state.global_step,
@@ -602,24 +463,12 @@ class GRPOTrainer:
         return self.state.global_step
 
     def _repair_model_folders(self) -> None:
-        """After a resume: re-save the model folders the restored weights stand for (the stage that just
-        ended, and `final/` when every stage has) if a kill left them missing or incomplete."""
-        done = self.state.stage_index
-        if not self.cfg.checkpoint.save_final_model or done == 0 or self.state.step_in_stage:
-            return
-        targets = [self.out / self.cfg.stages[done - 1].name]
-        if done == len(self.cfg.stages):
-            targets.append(self.out / "final")
-        for target in targets:
-            ensure_model_folder(self.accelerator, self.model, self.policy.processor, target)
-        for stage in self.cfg.stages[: done - 1]:
-            problem = model_folder_problem(self.out / stage.name)
-            if problem:
-                log.warning(
-                    "stage folder %s is %s and cannot be re-created (the checkpoint with its weights is gone)",
-                    self.out / stage.name,
-                    problem,
-                )
+        """After a resume: re-save the model folders the restored weights stand for, if a kill cut them short."""
+        if self.cfg.checkpoint.save_final_model and not self.state.step_in_stage:
+            names = [stage.name for stage in self.cfg.stages]
+            repair_model_folders(
+                self.accelerator, self.model, self.policy.processor, self.out, names, self.state.stage_index
+            )
 
     def end_stage(self, stage: StageConfig) -> None:
         """Save the stage's model folder; the next stage starts from these weights."""
@@ -633,8 +482,12 @@ class GRPOTrainer:
 
 
 def run_grpo(
-    cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None, overwrite: bool = False
+    cfg: TrainConfig,
+    recipe: Any,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Entry point of `rarl train`; the output folder is checked before the model is loaded."""
+    """A GRPO run of `recipe`; the output folder is checked before the model is loaded."""
     check_output_dir(cfg, resume=resume, overwrite=overwrite, notes=False)
-    return GRPOTrainer(cfg).train(resume=resume, stop_at_step=stop_at_step, overwrite=overwrite)
+    return GRPOTrainer(cfg, recipe).train(resume=resume, stop_at_step=stop_at_step, overwrite=overwrite)

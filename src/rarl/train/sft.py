@@ -10,31 +10,32 @@ directly: one SFT step consumes `batch_size` samples, one GRPO step `prompts_per
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rarl.model.logprobs import token_logprobs
+from rarl.model.rollout import encode_completions, encode_prompts
 from rarl.train.checkpoint import save_checkpoint, save_model_folder
 from rarl.train.common import (
     NonFiniteGuard,
-    check_output_dir,
     check_run_inputs,
     load_policy_from_config,
     make_accelerator,
     open_run_dir,
     prepare_for_training,
-    prepare_output_dir,
     restore_latest,
     should_checkpoint,
 )
 from rarl.train.config import SFTConfig
 from rarl.train.errors import TrainingAborted
 from rarl.train.progress import StepProgress
+from rarl.train.run_folder import check_output_dir, prepare_output_dir
 from rarl.train.sampler import EpochSampler, rank_slice
 from rarl.train.timing import PhaseTimer
+from rarl.train.update import accumulate_and_step, global_counts
 from rarl.utils.config import to_dict
 
 log = logging.getLogger("rarl")
@@ -50,28 +51,31 @@ def nll_loss(logp: torch.Tensor, mask: torch.Tensor, num_tokens_total: int) -> t
 
 
 class SFTTrainer:
-    def __init__(self, cfg: SFTConfig, accelerator: Any | None = None, recipe: Any | None = None) -> None:
-        from rarl.recipes import get_recipe
+    """Supervised fine-tuning on a recipe's reference answers (the recipe object is resolved by the caller)."""
 
+    def __init__(self, cfg: SFTConfig, recipe: Any, accelerator: Any | None = None) -> None:
+        if recipe is None or isinstance(recipe, str):
+            raise TypeError(
+                "SFTTrainer needs a recipe object (rarl.recipes.runs.sft_trainer resolves cfg.recipe)"
+            )
         self.cfg = cfg
         self.out = Path(cfg.output_dir)
         self.accelerator = accelerator or make_accelerator(cfg.seed)
         acc = self.accelerator
         check_run_inputs(cfg.batch_size, "batch_size", acc)
-        self.recipe = recipe if recipe is not None else get_recipe(cfg.recipe)
-        if hasattr(self.recipe, "resolve_mode"):
-            self.recipe.resolve_mode(cfg.mode)
+        self.recipe = recipe
+        self.recipe.resolve_mode(cfg.mode)
         samples = [
             s
             for s in self.recipe.load_samples(cfg.data.manifest, cfg.data.train_split, cfg.data.sizes)
-            if self.recipe.reference_answer(s) is not None
+            if self.recipe.reference_answer(s, cfg.mode) is not None
         ]
         if not samples:
             raise TrainingAborted(
                 f"no training samples with a reference answer (sizes {cfg.data.sizes}) in {cfg.data.manifest}"
             )
         self.sampler = EpochSampler(samples, seed=cfg.seed)
-        self.policy = load_policy_from_config(cfg.model, self.out, acc)
+        self.policy = load_policy_from_config(cfg.model, self.out, acc, self.recipe.model_path)
         self.model, self.optimizer, self.scheduler = prepare_for_training(
             self.policy.model, cfg.optim, cfg.steps, acc
         )
@@ -111,48 +115,47 @@ class SFTTrainer:
         return final
 
     def step(self) -> dict[str, Any]:
-        from rarl.model import encode_completions, encode_prompts, token_logprobs
-
         acc = self.accelerator
         timer = PhaseTimer()
         with timer.phase("data"):
             batch = rank_slice(
                 self.sampler.next_batch(self.cfg.batch_size), acc.process_index, acc.num_processes
             )
-            targets = [self.recipe.reference_answer(s) for s in batch]
+            targets = [self.recipe.reference_answer(s, self.cfg.mode) for s in batch]
             ids, mask = encode_completions(self.policy, targets)  # [B, T]
-            n_tok = int(mask.sum())
+            n_tok_local = int(mask.sum())
+            (n_tok,) = global_counts(acc, n_tok_local)  # the global batch's answer tokens
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss_total = 0.0
         mb = self.cfg.micro_batch_size
         chunks = [list(range(i, min(i + mb, len(batch)))) for i in range(0, len(batch), mb)]
+
+        def chunk_loss(chunk: list[int]) -> torch.Tensor:
+            conversations = [self.recipe.messages(batch[j], self.cfg.mode) for j in chunk]
+            prompts = encode_prompts(self.policy, conversations).to(acc.device)
+            idx = torch.tensor(chunk, dtype=torch.long)
+            chunk_mask = mask[idx].to(acc.device)  # [m, T]
+            logp = token_logprobs(self.model, prompts, ids[idx].to(acc.device), chunk_mask)  # [m, T]
+            return nll_loss(logp, chunk_mask, n_tok)
+
         with timer.phase("update"):
-            for i, chunk in enumerate(chunks):
-                conversations = [self.recipe.messages(batch[j], self.cfg.mode) for j in chunk]
-                prompts = encode_prompts(self.policy, conversations).to(acc.device)
-                idx = torch.tensor(chunk, dtype=torch.long)
-                sync = acc.no_sync(self.model) if i < len(chunks) - 1 else contextlib.nullcontext()
-                with sync:
-                    logp = token_logprobs(
-                        self.model, prompts, ids[idx].to(acc.device), mask[idx].to(acc.device)
-                    )
-                    loss = nll_loss(logp, mask[idx].to(acc.device), n_tok)
-                    acc.backward(loss)
-                loss_total += float(loss.detach())
-            grad_norm = float(acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm))
-            if self.guard.check(loss_total, grad_norm):
-                self.optimizer.step()
-            else:
-                self.skipped_steps += 1
-            self.optimizer.zero_grad(set_to_none=True)
+            outcome = accumulate_and_step(
+                chunks,
+                chunk_loss,
+                model=self.model,
+                optimizer=self.optimizer,
+                accelerator=acc,
+                guard=self.guard,
+                max_grad_norm=self.cfg.optim.max_grad_norm,
+                loss_scale=acc.num_processes,
+            )
+            self.skipped_steps += not outcome.stepped
             self.scheduler.step()
         self.global_step += 1
         metrics: dict[str, Any] = {
             "step": self.global_step,
             "stage": "sft",
-            "loss": loss_total,
-            "grad_norm": grad_norm,
+            "loss": outcome.loss * acc.num_processes,  # this process's estimate of the global-batch loss
+            "grad_norm": outcome.grad_norm,
             "lr": self.scheduler.get_last_lr()[0],
             "answer_tokens": n_tok,
             "skipped_steps": self.skipped_steps,
@@ -185,7 +188,7 @@ class SFTTrainer:
         return self.global_step
 
 
-def run_sft(cfg: SFTConfig, resume: bool = False, overwrite: bool = False) -> Path:
-    """Entry point of `rarl sft`; the output folder is checked before the model is loaded."""
+def run_sft(cfg: SFTConfig, recipe: Any, resume: bool = False, overwrite: bool = False) -> Path:
+    """An SFT run of `recipe`; the output folder is checked before the model is loaded."""
     check_output_dir(cfg, resume=resume, overwrite=overwrite, notes=False)
-    return SFTTrainer(cfg).train(resume=resume, overwrite=overwrite)
+    return SFTTrainer(cfg, recipe).train(resume=resume, overwrite=overwrite)

@@ -9,7 +9,9 @@ import json
 import pytest
 import torch
 
-from rarl.eval.protocol import EvalSettings, evaluate_models
+from rarl.eval.protocol import EvalSettings
+from rarl.recipes.runs import evaluate as evaluate_models
+from rarl.recipes.runs import grpo_trainer, sft_trainer
 from rarl.train.config import (
     CheckpointConfig,
     DataConfig,
@@ -23,9 +25,7 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
-from rarl.train.grpo import GRPOTrainer
 from rarl.train.metrics_log import read_metrics
-from rarl.train.sft import SFTTrainer
 from rarl.utils.config import ConfigError
 
 
@@ -48,7 +48,7 @@ def _grpo_config(model, manifest, out, **model_kw) -> TrainConfig:
 
 
 def test_grpo_two_steps_switch_thresholds(tiny_model, shapes_56, tmp_path):
-    trainer = GRPOTrainer(_grpo_config(tiny_model, shapes_56, tmp_path / "grpo"))
+    trainer = grpo_trainer(_grpo_config(tiny_model, shapes_56, tmp_path / "grpo"))
     before = {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
     final = trainer.train()
     rows = read_metrics(tmp_path / "grpo" / "metrics.jsonl")
@@ -70,7 +70,7 @@ def test_grpo_two_steps_switch_thresholds(tiny_model, shapes_56, tmp_path):
 def test_grpo_stops_when_the_model_sees_another_frame(tiny_model, shapes_112, tmp_path):
     cfg = _grpo_config(tiny_model, shapes_112, tmp_path / "bad")  # tiny model: 56x56, task: 112x112
     with pytest.raises(ConfigError, match="shows a 112x112 frame as 56x56"):
-        GRPOTrainer(cfg).train()
+        grpo_trainer(cfg).train()
 
 
 def test_sft_and_evaluation_table(tiny_model, shapes_56, tmp_path):
@@ -86,7 +86,7 @@ def test_sft_and_evaluation_table(tiny_model, shapes_56, tmp_path):
         logging=LoggingConfig(progress=False),
         checkpoint=CheckpointConfig(every=0),
     )
-    final = SFTTrainer(cfg).train()
+    final = sft_trainer(cfg).train()
     rows = read_metrics(tmp_path / "sft" / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2] and all(r["answer_tokens"] > 0 for r in rows)
 

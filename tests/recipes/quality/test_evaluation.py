@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import math
 
-from rarl.eval.protocol import EvalSettings, evaluate_models
+from rarl.eval.protocol import EvalSettings
+from rarl.recipes.runs import evaluate as evaluate_models
+from rarl.recipes.runs import sft_trainer
 from rarl.train.config import CheckpointConfig, DataConfig, LoggingConfig, ModelConfig, OptimConfig, SFTConfig
-from rarl.train.sft import SFTTrainer
 
 
 def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_manifest, tmp_path):
@@ -25,7 +26,7 @@ def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_mani
         logging=LoggingConfig(progress=False, sample_every=0),
         checkpoint=CheckpointConfig(every=0),
     )
-    final = SFTTrainer(cfg).train()
+    final = sft_trainer(cfg).train()
     settings = EvalSettings(split="test", max_new_tokens=8, n_boot=50, max_samples=3)
     results = evaluate_models(
         {"sft": str(final)}, scoring_manifest, tmp_path / "ev", settings, recipe="refine-iqa"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from rarl.recipes.runs import grpo_trainer
 from rarl.train.config import (
     AlgorithmConfig,
     CheckpointConfig,
@@ -18,7 +19,6 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
-from rarl.train.grpo import GRPOTrainer
 from rarl.train.metrics_log import read_metrics
 
 
@@ -41,7 +41,7 @@ def test_two_stage_grpo(tiny_model, scoring_manifest, perception_manifest, tmp_p
         logging=LoggingConfig(progress=False, sample_every=1),
         checkpoint=CheckpointConfig(every=0),
     )
-    trainer = GRPOTrainer(cfg)
+    trainer = grpo_trainer(cfg)
     before = {k: v.clone() for k, v in trainer.policy.model.state_dict().items()}
     final = trainer.train()
     rows = read_metrics(tmp_path / "grpo" / "metrics.jsonl")
