@@ -11,8 +11,8 @@ How we read the paper
 ---------------------
 Where the paper (or its released code) is silent or ambiguous, these are the readings this module implements:
 
-- Answer block. The content of the single `<answer>...</answer>` block: zero or several opening or closing
-  tags, or a closing tag before the opening one, and nothing parses. Text before the block (a think block,
+- Answer block. The content of the single `<answer>...</answer>` block (`rarl.rewards.tags.answer_span`):
+  zero or several opening or closing tags, or a closing tag before the opening one, and nothing parses. Text before the block (a think block,
   or nothing in the "no-think" mode) is not looked at by `parse_score`.
 - Reading a score (`parse_score`, used by r_ans and by evaluation). The answer content, with surrounding
   whitespace allowed, is one ASCII decimal number (`3`, `3.27`, `+3.2`, `.5`; no exponent, no `nan`/`inf`),
@@ -26,7 +26,8 @@ Where the paper (or its released code) is silent or ambiguous, these are the rea
   where S is exactly `[0-4].[0-9][0-9]`, a score on [0, 5) with two decimals (no sign, no leading zero, no
   `Score:` prefix, no whitespace inside the answer tags). Whitespace (any `str.isspace()` characters) is
   allowed before `<think>`, between `</think>` and `<answer>`, and after `</answer>`, as in
-  `rarl.rewards.parsing`; nothing else may appear outside the two blocks. T may be empty and must not
+  `rarl.rewards.parsing` (both read the template with `rarl.rewards.tags.think_answer_template`); nothing
+  else may appear outside the two blocks. T may be empty and must not
   contain any of the four tags (each tag occurs exactly once).
 - Ground-truth substitution (PD reward, Sec. "The Probability Difference Reward"). "We replace the model's
   predicted score with the ground-truth MOS (with the same digit numbers) and calculate the probability of
@@ -64,6 +65,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import torch
 
+from rarl.rewards.tags import answer_span, think_answer_template
 from rarl.utils.numbers import finite_float
 
 MAX_SCORE_CHARS = 64
@@ -75,9 +77,6 @@ SCORE_DIGITS: tuple[str, ...] = ("0", "1", "2", "3", "4")
 PD_WEIGHTS: tuple[float, float] = (1.0, 0.1)
 """Eq. 2 weights for M = 2 digits: the integer digit and the first decimal digit."""
 
-_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
-_ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
-_TAGS = (_THINK_OPEN, _THINK_CLOSE, _ANSWER_OPEN, _ANSWER_CLOSE)
 # A lenient score: optional "Score:" prefix, one ASCII decimal number; group "num" is the number.
 _SCORE = re.compile(
     r"\s*(?:score\s*:\s*)?(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*", re.IGNORECASE | re.ASCII
@@ -91,22 +90,9 @@ _CENT = Decimal("0.01")
 # --- reading the answer ---------------------------------------------------------------------------------
 
 
-def _answer_bounds(completion: object) -> tuple[int, int] | None:
-    """Start and end offsets of the content of the only `<answer>...</answer>` block, or None."""
-    if not isinstance(completion, str):
-        return None
-    if completion.count(_ANSWER_OPEN) != 1 or completion.count(_ANSWER_CLOSE) != 1:
-        return None
-    start = completion.find(_ANSWER_OPEN) + len(_ANSWER_OPEN)
-    end = completion.find(_ANSWER_CLOSE)
-    if end < start:
-        return None
-    return start, end
-
-
 def _score_match(completion: object) -> tuple[re.Match[str], int] | None:
     """The lenient score match inside the answer block and the block's start offset, or None."""
-    bounds = _answer_bounds(completion)
+    bounds = answer_span(completion)
     if bounds is None:
         return None
     start, end = bounds
@@ -148,26 +134,11 @@ def score_format_reward(completion: str) -> float:
 
     Never raises.
     """
-    if not isinstance(completion, str) or any(completion.count(tag) != 1 for tag in _TAGS):
+    span = answer_span(completion)
+    if span is None or not think_answer_template(completion):
         return 0.0
-    t_open = completion.find(_THINK_OPEN)
-    t_close = completion.find(_THINK_CLOSE)
-    a_open = completion.find(_ANSWER_OPEN)
-    a_close = completion.find(_ANSWER_CLOSE)
-    if not t_open < t_close < a_open < a_close:
-        return 0.0
-    if not (
-        _blank(completion[:t_open])
-        and _blank(completion[t_close + len(_THINK_CLOSE) : a_open])
-        and _blank(completion[a_close + len(_ANSWER_CLOSE) :])
-    ):
-        return 0.0
-    answer_ok = _STRICT_SCORE.fullmatch(completion, a_open + len(_ANSWER_OPEN), a_close) is not None
+    answer_ok = _STRICT_SCORE.fullmatch(completion, *span) is not None
     return 1.0 if answer_ok else 0.0
-
-
-def _blank(text: str) -> bool:
-    return not text or text.isspace()
 
 
 # --- ground-truth substitution for the PD reward ------------------------------------------------------------

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from rarl.recipes.quality.perception import prepare_perception
+from rarl.recipes.quality.prepare import prepare_quality
+
 
 @pytest.fixture(scope="session")
 def scoring_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rarl.recipes.quality.data import prepare_quality
-
     out = tmp_path_factory.mktemp("iqa") / "scoring"
     prepare_quality("synthetic-quality", out, num_images=24, image_size=56)
     return out
@@ -19,8 +20,6 @@ def scoring_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def perception_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rarl.recipes.quality.perception import prepare_perception
-
     out = tmp_path_factory.mktemp("iqa") / "perception"
     prepare_perception(
         "refine-perception", out, num_images=16, image_size=56, max_objects=3, reference="both"

@@ -12,8 +12,11 @@ from PIL import Image
 
 from rarl.cli import app
 from rarl.data.errors import DataError
-from rarl.recipes.quality.data import MosScale, prepare_quality, read_table, synthetic_mos
+from rarl.recipes.quality.distortions import DISTORTIONS, SEVERITY_NAMES
+from rarl.recipes.quality.iqa_readers import MosScale, read_table
+from rarl.recipes.quality.prepare import prepare_quality
 from rarl.recipes.quality.samples import load_quality_manifest, load_quality_task
+from rarl.recipes.quality.synthetic import synthetic_mos
 
 
 def _images(folder: Path, names, corrupt=()) -> None:
@@ -204,8 +207,6 @@ def test_cli_prepare(tmp_path):
 
 
 def test_perception_data(perception_manifest):
-    from rarl.data.distortions import DISTORTIONS, SEVERITY_NAMES
-
     samples = load_quality_manifest(perception_manifest, "train")
     tasks = {s.task for s in samples}
     assert tasks >= {"distortion", "severity", "grounding"}

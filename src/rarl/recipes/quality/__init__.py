@@ -21,10 +21,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rarl.data.errors import DataError
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
+from rarl.recipes.quality.ablations import ABLATIONS
+from rarl.recipes.quality.demo import run_demo
+from rarl.recipes.quality.evaluation import evaluate_quality, write_quality_report
 from rarl.recipes.quality.prompts import MODES, NO_THINK, THINK, prompt_text, reference_text
 from rarl.recipes.quality.reward import REWARD_NAME, QualityTaskReward
-from rarl.recipes.quality.samples import RECIPE_NAME, QualitySample
+from rarl.recipes.quality.samples import RECIPE_NAME, QualitySample, load_quality_manifest
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.utils.config import ConfigError
 
@@ -52,9 +56,6 @@ class QualityRecipe(RecipeBase):
         self, manifest: str, split: str, sizes: Sequence[int] | None = None
     ) -> list[QualitySample]:
         """The split's samples, every image checked to exist (`sizes` is ignored)."""
-        from rarl.data.errors import DataError
-        from rarl.recipes.quality.samples import load_quality_manifest
-
         if not manifest:
             raise DataError(
                 "data.manifest is empty: point it at a folder written by a Refine-IQA `rarl prepare`"
@@ -93,8 +94,6 @@ class QualityRecipe(RecipeBase):
         self, policy: Any, manifest: str, settings: Any, name: str = "model"
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Scoring SRCC/PLCC per dataset (numeric and Eq. 8) and perception accuracies on `settings.split`."""
-        from rarl.recipes.quality.evaluation import evaluate_quality
-
         samples = self.load_samples(manifest, settings.split)
         return evaluate_quality(policy, samples, settings, self.messages, name=name, modes=self.eval_modes)
 
@@ -108,22 +107,16 @@ class QualityRecipe(RecipeBase):
         settings: Any = None,
     ) -> str:
         """results.json and report.md in the paper's Table 3 (and Tables 1-2) layout; returns the tables."""
-        from rarl.recipes.quality.evaluation import write_quality_report
-
         table = write_quality_report(out, results, title=title, curves=curves)
         print(table)
         return table
 
     def ablations(self) -> Any:
         """The recipe's ablation plan (Tables 5-6) for `rarl ablate`."""
-        from rarl.recipes.quality.ablations import ABLATIONS
-
         return ABLATIONS
 
     def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
         """The CPU demo: tiny Qwen2.5-VL, synthetic quality task, base vs SFT vs Refine-IQA."""
-        from rarl.recipes.quality.demo import run_demo
-
         return run_demo(out, size=size, seed=seed)
 
     def corpus(self, manifest: str, split: str = "train", limit: int = 400) -> list[str]:

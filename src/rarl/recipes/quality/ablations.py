@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rarl.ablate import AblationPlan
+from rarl.recipes.base import AblationPlan
 from rarl.train.config import TrainConfig
 
 

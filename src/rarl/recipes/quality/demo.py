@@ -21,6 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rarl.model.tiny import build_tiny_qwen2_5_vl
+from rarl.recipes.base import get_recipe
+from rarl.recipes.demo_common import DemoPhases, demo_sft_config, evaluate_demo, fresh_folder, pick_scale
+from rarl.recipes.quality.perception import prepare_perception
+from rarl.recipes.quality.prepare import prepare_quality
+from rarl.recipes.runs import run_grpo, run_sft
+from rarl.train.config import (
+    AlgorithmConfig,
+    CheckpointConfig,
+    DataConfig,
+    LoggingConfig,
+    ModelConfig,
+    OptimConfig,
+    RewardConfig,
+    RolloutConfig,
+    StageConfig,
+    TrainConfig,
+)
+
 
 @dataclass(frozen=True)
 class DemoScale:
@@ -80,8 +99,6 @@ SCALES: dict[str, DemoScale] = {
 
 def sft_config(model: str, manifest: Path, out: Path, steps: int, lr: float, batch: int, seed: int) -> Any:
     """An SFT run on the think-mode reference answers."""
-    from rarl.recipes.demo_common import demo_sft_config
-
     return demo_sft_config(
         model, manifest, out, steps=steps, lr=lr, batch=batch, seed=seed, recipe="refine-iqa", mode="think"
     )
@@ -97,19 +114,6 @@ def refine_config(
     pd: bool = True,
 ) -> Any:
     """The Refine-IQA run: stage 1 (perception, no_think) when `perception` is given, then stage 2 (scoring)."""
-    from rarl.train.config import (
-        AlgorithmConfig,
-        CheckpointConfig,
-        DataConfig,
-        LoggingConfig,
-        ModelConfig,
-        OptimConfig,
-        RewardConfig,
-        RolloutConfig,
-        StageConfig,
-        TrainConfig,
-    )
-
     stages = []
     if perception is not None and scale.stage1_steps:
         stages.append(
@@ -140,9 +144,6 @@ def refine_config(
 
 def prepare_demo_data(out: Path, scale: DemoScale, seed: int) -> tuple[Path, Path, Path]:
     """(scoring manifest, warm-up manifest, perception manifest) under `out`."""
-    from rarl.recipes.quality.data import prepare_quality
-    from rarl.recipes.quality.perception import prepare_perception
-
     data, warm, perception = out / "data", out / "warmup-data", out / "perception-data"
     prepare_quality("synthetic-quality", data, seed=seed, num_images=scale.num_images, image_size=56)
     prepare_quality(
@@ -161,9 +162,6 @@ def prepare_demo_data(out: Path, scale: DemoScale, seed: int) -> tuple[Path, Pat
 
 def build_demo_model(out: Path, manifests: list[Path], scale: DemoScale, seed: int) -> Path:
     """The tiny Qwen2.5-VL with a tokenizer that has seen the recipe's prompts and answers."""
-    from rarl.model.tiny import build_tiny_qwen2_5_vl
-    from rarl.recipes import get_recipe
-
     recipe = get_recipe("refine-iqa")
     corpus = [t for m in manifests for t in recipe.corpus(str(m), "train", limit=200)]
     return build_tiny_qwen2_5_vl(out / "tiny-model", seed=seed, corpus=corpus, num_layers=scale.num_layers)
@@ -174,8 +172,6 @@ def benchmark_inputs(
 ) -> tuple[Path, Path]:
     """(scoring manifest, base model folder) for benchmarks that start where the demo does: the demo's data
     under `out`, and `base` if given, else a fresh warm-up of `warmup_steps` (lr 2e-3, 8 samples a step)."""
-    from rarl.train.sft import run_sft
-
     data, warm, perception = prepare_demo_data(out, scale, seed)
     if base is None:
         tiny = build_demo_model(out, [data, perception], scale, seed)
@@ -187,10 +183,6 @@ def run_demo(
     out: str | Path = "runs/demo-refine-iqa", size: str = "default", seed: int = 0
 ) -> dict[str, Any]:
     """Run the demo end to end into `out` (replaced); returns the evaluation results per model."""
-    from rarl.recipes.demo_common import DemoPhases, evaluate_demo, fresh_folder, pick_scale
-    from rarl.train.grpo import run_grpo
-    from rarl.train.sft import run_sft
-
     scale = pick_scale(SCALES, size)
     out = fresh_folder(out)
     phases = DemoPhases(total=6)

@@ -24,6 +24,7 @@ whose object name was ambiguous, are left out of it).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import defaultdict
@@ -34,13 +35,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from rarl.data.distortions import DISTORTIONS
 from rarl.eval import metrics as M
 from rarl.eval.bootstrap import bootstrap_ci
+from rarl.eval.plots import plot_training_curves
+from rarl.eval.protocol import generate_answers
+from rarl.model.scorer import PolicyScorer
+from rarl.recipes.quality.distortions import DISTORTIONS
 from rarl.recipes.quality.prompts import NO_THINK, THINK
 from rarl.recipes.quality.reward import answer_block, choice_reward, grounding_reward, parse_box
 from rarl.recipes.quality.samples import CHOICE_TASKS, SCORE_TASK, QualitySample
-from rarl.rewards.quality import SCORE_DIGITS, expected_score, parse_score
+from rarl.rewards.quality import SCORE_DIGITS, expected_score, parse_score, substitute_score
+from rarl.utils.io import atomic_write_text
 
 log = logging.getLogger("rarl")
 
@@ -67,8 +72,6 @@ __all__ = [
 
 def digit_prefix(completion: str, mode: str) -> tuple[str, bool]:
     """The text before the integer digit of the answer, and whether a fallback prefix was used."""
-    from rarl.rewards.quality import substitute_score
-
     sub = substitute_score(completion, 0.0)  # only its offsets are used: where the number starts
     if sub is not None:
         return completion[: sub[1][0]], False
@@ -169,9 +172,6 @@ def evaluate_quality(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Results `{"scoring": {mode: {dataset: {"numeric", "prob", "think_chars"}}}, "perception": {...}}` and
     one prediction row per answer."""
-    from rarl.eval.protocol import generate_answers
-    from rarl.model.scorer import PolicyScorer
-
     scorer = PolicyScorer(policy, messages_fn)
     n_boot, seed = settings.n_boot, settings.seed
     score = _cap([s for s in samples if s.task == SCORE_TASK], lambda s: s.dataset, settings.max_samples)
@@ -347,10 +347,6 @@ def render_perception_tables(results: Mapping[str, Any], title: str) -> str:
 
 def write_quality_report(out: Path, results: Mapping[str, Any], *, title: str, curves: Any = None) -> str:
     """results.json, report.md (scoring and perception tables) and, with curves, training_curves.png."""
-    import json
-
-    from rarl.utils.io import atomic_write_text
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parts = [render_scoring_table(results, title), render_perception_tables(results, title)]
@@ -359,8 +355,6 @@ def write_quality_report(out: Path, results: Mapping[str, Any], *, title: str, c
     atomic_write_text(out / "report.md", table + "\n")
     if curves:
         try:
-            from rarl.eval.plots import plot_training_curves
-
             plot_training_curves(dict(curves), out / "training_curves.png")
         except Exception as e:  # a plot must not lose the tables already written
             log.warning("training curves not plotted: %s", e)

@@ -6,11 +6,12 @@
 Pipeline (the paper's Fig. 2 without its model-based filtering and human scrutiny, which we cannot run):
 
 1. clean images with object boxes from a localization reader (`images_from`): COCO instances JSON,
-   the generic box JSONL (`boxes-jsonl`), or the synthetic shapes (`rarl.recipes.localization.data`);
+   the generic box JSONL (`boxes-jsonl`; both `rarl.recipes.localization.readers`), or the synthetic
+   shapes (`rarl.recipes.localization.synthetic`);
 2. each image is resized to the frame the model sees (Qwen2.5-VL's `smart_resize` under `min_pixels` /
    `max_pixels`; synthetic shapes: their own size), so that boxes are in the pixels the model sees;
 3. one object's box (at least `min_box_side` pixels a side in the frame; a seeded choice) receives one
-   distortion of the paper's pool of 12 at one of 5 severities (`rarl.data.distortions.apply_distortion`,
+   distortion of the paper's pool of 12 at one of 5 severities (`rarl.recipes.quality.distortions.apply_distortion`,
    uniform choices); the original and the distorted image are saved as PNG;
 4. four questions per image: distortion type (12 options), severity (5 options), distorted object (the
    image's distinct object names, topped up to at least `min_options` from other images' names) and
@@ -32,11 +33,19 @@ from typing import Any
 
 from PIL import Image
 
-from rarl.data.distortions import DISTORTIONS, SEVERITY_NAMES, apply_distortion
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.prepare import check_out_dir
-from rarl.recipes.quality.data import _split
-from rarl.recipes.quality.samples import SPLITS, QualitySample, write_quality_manifest
+from rarl.recipes.localization.readers import read_boxes_jsonl, read_coco_instances
+from rarl.recipes.localization.samples import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
+from rarl.recipes.localization.synthetic import read_synthetic_shapes
+from rarl.recipes.quality.distortions import DISTORTIONS, SEVERITY_NAMES, apply_distortion
+from rarl.recipes.quality.samples import (
+    SPLITS,
+    QualitySample,
+    parse_fractions,
+    split_labels,
+    write_quality_manifest,
+)
 from rarl.rewards.localization import resized_frame
 from rarl.utils.io import atomic_directory
 
@@ -74,13 +83,11 @@ class PerceptionSummary:
 def _read_source(
     images_from: str, root: Path | None, tmp: Path, seed: int, strict: bool, options: dict
 ) -> Any:
-    from rarl.recipes.localization import data as loc
-
     if images_from == "synthetic-shapes":
         keys = {"num_images", "image_size", "max_objects"}
         opts = {k: options.pop(k) for k in list(options) if k in keys}
         opts.setdefault("max_objects", 3)
-        return loc.read_synthetic_shapes(tmp / "source", seed=seed, **opts)
+        return read_synthetic_shapes(tmp / "source", seed=seed, **opts)
     if root is None:
         raise DataError(f"refine-perception from {images_from}: --root (the annotation file) is required")
     keys = (
@@ -89,7 +96,7 @@ def _read_source(
         else {"images_dir", "categories"}
     )
     opts = {k: options.pop(k) for k in list(options) if k in keys}
-    reader = loc.read_coco_instances if images_from == "coco" else loc.read_boxes_jsonl
+    reader = read_coco_instances if images_from == "coco" else read_boxes_jsonl
     return reader(root, strict=strict, **opts)
 
 
@@ -111,9 +118,6 @@ def prepare_perception(
     **options: Any,
 ) -> PerceptionSummary:
     """Write a stage-1 perception manifest at `out` (atomically); see the module docstring."""
-    from rarl.recipes.localization.data import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
-    from rarl.recipes.quality.data import _fractions
-
     if images_from not in IMAGE_SOURCES:
         raise DataError(f"refine-perception: images_from must be one of {IMAGE_SOURCES}, got {images_from!r}")
     wanted = [t.strip() for t in tasks.split(",") if t.strip()]
@@ -250,7 +254,7 @@ def prepare_perception(
             raise DataError(
                 f"empty dataset: no usable images from {images_from} ({'; '.join(report.lines())})"
             )
-        labels = _split(len(groups), _fractions(fractions), seed)
+        labels = split_labels(len(groups), parse_fractions(fractions), seed)
         by_split: dict[str, list[QualitySample]] = {s: [] for s in SPLITS}
         for group, sp in zip(groups, labels):
             by_split[sp].extend(group)

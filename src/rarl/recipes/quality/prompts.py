@@ -18,7 +18,7 @@ labels support.
 
 from __future__ import annotations
 
-from rarl.data.distortions import SEVERITY_NAMES
+from rarl.recipes.quality.distortions import SEVERITY_NAMES
 from rarl.recipes.quality.samples import SCORE_TASK, QualitySample
 from rarl.rewards.quality import format_score
 

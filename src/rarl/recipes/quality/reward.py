@@ -36,12 +36,12 @@ from rarl.rewards.batch import RewardInputs, RewardOutput
 from rarl.rewards.localization import pairwise_overlap
 from rarl.rewards.probability_difference import QualityScoreReward
 from rarl.rewards.registry import register_reward
+from rarl.rewards.tags import answer_content
 
 log = logging.getLogger("rarl")
 
 REWARD_NAME = "refine-iqa"
 MAX_ANSWER_CHARS = 200
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _NUMBER = r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*"
 _BOX = re.compile(r"\s*\[" + ",".join([_NUMBER] * 4) + r"\]\s*", re.ASCII)
 _LETTER = re.compile(r"\s*\(?([A-Za-z])\)?(?:[.:)]\s*(.*?))?\s*", re.DOTALL)
@@ -57,17 +57,9 @@ __all__ = [
 
 
 def answer_block(completion: object) -> str | None:
-    """The content of the only `<answer>..</answer>` block (None when there is not exactly one)."""
-    if (
-        not isinstance(completion, str)
-        or completion.count("<answer>") != 1
-        or completion.count("</answer>") != 1
-    ):
-        return None
-    match = _ANSWER.search(completion)
-    if match is None or len(match.group(1)) > MAX_ANSWER_CHARS:
-        return None
-    return match.group(1)
+    """The content of the only `<answer>..</answer>` block (None when there is not exactly one, or when it is
+    longer than `MAX_ANSWER_CHARS`); `rarl.rewards.tags.answer_content`."""
+    return answer_content(completion, MAX_ANSWER_CHARS)
 
 
 def choice_index(completion: object, options: list[str]) -> int | None:

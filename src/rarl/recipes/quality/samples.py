@@ -15,13 +15,16 @@ one (`images = (distorted,)`); `reference` says which.
 
 The manifest folder (written by `rarl prepare` with a Refine-IQA source) holds `task.json` (`"recipe":
 "refine-iqa"`, `"kind"`: "scoring" or "perception", the datasets and their MOS mappings), `{train,val,test}.jsonl`
-(one record per sample, image paths relative to the folder) and `summary.json`.
+(one record per sample, image paths relative to the folder) and `summary.json`. `split_labels` is the seeded
+random train/val/test assignment both preparers (scoring and perception) use.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +53,8 @@ __all__ = [
     "QualitySample",
     "load_quality_manifest",
     "load_quality_task",
+    "parse_fractions",
+    "split_labels",
     "write_quality_manifest",
 ]
 
@@ -172,8 +177,6 @@ def write_quality_manifest(
 
 def load_quality_task(manifest_dir: str | os.PathLike) -> dict[str, Any]:
     """The manifest's task.json; DataError if it is missing or names another recipe."""
-    import json
-
     folder = Path(manifest_dir).expanduser()
     path = folder / TASK_FILE
     if not path.is_file():
@@ -236,3 +239,31 @@ def load_quality_manifest(
     if not samples:
         raise DataError(f"{path}: no samples" + (f" of tasks {list(tasks)}" if tasks else ""))
     return samples
+
+
+def split_labels(n: int, fractions: Sequence[float], seed: int) -> list[str]:
+    """A split name for each of `n` items: a seeded random assignment in the (train, val, test) `fractions`."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        raise DataError(
+            f"fractions must be three non-negative numbers (train, val, test), got {list(fractions)}"
+        )
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    total = sum(fractions)
+    counts = [int(n * f / total) for f in fractions]
+    counts[0] += n - sum(counts)
+    labels = [SPLITS[k] for k, c in enumerate(counts) for _ in range(c)]
+    out = [""] * n
+    for i, label in zip(order, labels):
+        out[i] = label
+    return out
+
+
+def parse_fractions(value: object) -> list[float]:
+    """The split fractions from `"train,val,test"` text or a sequence of numbers."""
+    if isinstance(value, str):
+        try:
+            return [float(v) for v in value.split(",")]
+        except ValueError:
+            raise DataError(f"fractions must be 'train,val,test' numbers, got {value!r}") from None
+    return [float(v) for v in value]  # type: ignore[union-attr]

@@ -15,6 +15,13 @@ from typing import Any
 
 from rarl.data.errors import DataError
 from rarl.data.validate import check_image
+from rarl.eval.protocol import EvalSettings, generate_answers
+from rarl.model.loading import load_policy
+from rarl.model.scorer import PolicyScorer
+from rarl.recipes.base import get_recipe
+from rarl.recipes.quality.evaluation import digit_prefix, probability_scores
+from rarl.recipes.quality.samples import SCORE_TASK, QualitySample
+from rarl.rewards.quality import parse_score
 
 __all__ = ["score_images"]
 
@@ -27,14 +34,6 @@ def score_images(
     batch_size: int = 8,
 ) -> list[dict[str, Any]]:
     """[{image, numeric, prob, completion}] for each image (see the module docstring)."""
-    from rarl.eval.protocol import EvalSettings, generate_answers
-    from rarl.model import load_policy
-    from rarl.model.scorer import PolicyScorer
-    from rarl.recipes import get_recipe
-    from rarl.recipes.quality.evaluation import digit_prefix, probability_scores
-    from rarl.recipes.quality.samples import SCORE_TASK, QualitySample
-    from rarl.rewards.quality import parse_score
-
     if not images:
         raise DataError("give at least one image to score")
     paths = []

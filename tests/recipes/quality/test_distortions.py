@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rarl.data.distortions import DISTORTIONS, PARAMETERS, SEVERITY_NAMES, apply_distortion
+from rarl.recipes.quality.distortions import DISTORTIONS, PARAMETERS, SEVERITY_NAMES, apply_distortion
 
 SEVERITIES = (1, 2, 3, 4, 5)
 BOX = (20, 30, 76, 82)  # x0, y0, x1, y1

@@ -8,7 +8,8 @@ How we read the paper
 ---------------------
 The paper lists the pool and the severity names; the parameters are in its supplement (partly adopted from
 DepictQA-V2) and are not given, so the ones below are ours, chosen to be clearly visible at severity 1 and
-to grow strictly with severity (tests/data/test_distortions.py measures a statistic per distortion).
+to grow strictly with severity (tests/recipes/quality/test_distortions.py measures a statistic per
+distortion).
 
 - **Names.** `DISTORTIONS` uses identifiers (`high_contrast`, ...); replace `_` by a space for prompts.
 - **Severities.** 1..5, named as in the paper's candidate set: `SEVERITY_NAMES` = slight, just noticeable,

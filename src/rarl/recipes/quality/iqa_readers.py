@@ -1,9 +1,9 @@
-"""Refine-IQA scoring data: IQA dataset readers, the MOS mapping to [0, 5), a synthetic quality task.
+"""Refine-IQA scoring data: the IQA dataset readers and the MOS mapping to [0, 5).
 
     rarl prepare koniq --root KONIQ_DIR --out data/koniq          # then: -o split=test for an eval-only set
-    rarl prepare iqa-merge --out data/koniq+spaq -o manifests=data/koniq,data/spaq
 
-Sources (`QUALITY_SOURCES`; each reads its dataset's own release files, `root` is the dataset folder):
+Sources (`rarl.recipes.quality.prepare.QUALITY_SOURCES`; each reads its dataset's own release files, `root`
+is the dataset folder):
 
 | source    | file read (under root)                              | MOS column          | nominal scale          |
 |-----------|-----------------------------------------------------|---------------------|------------------------|
@@ -26,51 +26,32 @@ the sheet to CSV (same header) and point `-o file=` at it.
 
 Bad rows (a missing or unreadable image, an unparsable or non-finite MOS, a MOS off the scale, a row with
 missing columns) are counted in the `ReadReport` with examples and excluded; `--strict` stops at the first.
-
-Splits: random by seed (`-o fractions=0.7,0.1,0.2`, train/val/test) or a whole dataset in one split
-(`-o split=test` for the paper's evaluation-only sets LIVE-C, AGIQA-3K, KADID-10k, CSIQ).
-
-The synthetic quality task (`synthetic-quality`) draws clean images (smooth colour fields with shapes),
-applies one distortion of `rarl.data.distortions` to the whole image at severity k = 0..5 (0: clean) and sets
-`MOS = 4.6 - 0.9 k` exactly, a known function of severity; each distortion is its own dataset
-("synthetic-noise", ...), so the evaluation table has a column per distortion.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import os
-import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFilter
+import numpy as np
+import scipy.io
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.prepare import check_out_dir
 from rarl.data.validate import check_image
-from rarl.recipes.quality.samples import (
-    SCORE_TASK,
-    SPLITS,
-    QualitySample,
-    load_quality_manifest,
-    load_quality_task,
-    write_quality_manifest,
-)
-from rarl.utils.io import atomic_directory
 
 MAX_SCORE = 4.99
 """Rescaled scores are capped here so they stay on [0, 5)."""
 
 __all__ = [
     "DATASET_SCALES",
-    "QUALITY_SOURCES",
+    "MAX_SCORE",
     "MosScale",
     "QualityRead",
-    "prepare_quality",
+    "mapping_table",
     "read_agiqa",
     "read_csiq",
     "read_iqa_csv",
@@ -78,7 +59,6 @@ __all__ = [
     "read_koniq",
     "read_livec",
     "read_spaq",
-    "read_synthetic_quality",
     "read_table",
 ]
 
@@ -274,9 +254,6 @@ def read_livec(root: Path, *, images: str | None = None, strict: bool = False) -
 
     The first seven images of the release live in Images/trainingImages/; both folders are searched.
     """
-    import numpy as np
-    import scipy.io
-
     data = root / "Data" if (root / "Data").is_dir() else root
     try:
         mos = scipy.io.loadmat(str(data / "AllMOS_release.mat"))["AllMOS_release"]
@@ -412,234 +389,6 @@ def read_iqa_csv(
     if note:
         read.report.note(note)
     return read
-
-
-# --- synthetic quality task --------------------------------------------------------------------------------------
-
-SYNTHETIC_DISTORTIONS: tuple[str, ...] = ("noise", "underexposure")
-"""Default distortions of the synthetic quality task (each its own dataset)."""
-
-
-def synthetic_mos(severity: int) -> float:
-    """The synthetic task's MOS on [0, 5): 4.6 for a clean image, 0.9 less per severity level (0.1 at 5)."""
-    return round(4.6 - 0.9 * severity, 2)
-
-
-def _clean_image(rng: random.Random, size: int) -> Image.Image:
-    """A smooth colour gradient with two or three flat shapes: a 'clean' image with edges and colour."""
-    a = tuple(rng.randint(60, 200) for _ in range(3))
-    b = tuple(rng.randint(60, 200) for _ in range(3))
-    img = Image.new("RGB", (size, size))
-    draw = ImageDraw.Draw(img)
-    for y in range(size):
-        t = y / max(1, size - 1)
-        draw.line([(0, y), (size, y)], fill=tuple(int(a[c] * (1 - t) + b[c] * t) for c in range(3)))
-    for _ in range(rng.randint(2, 3)):
-        x0, y0 = rng.randint(0, size // 2), rng.randint(0, size // 2)
-        x1, y1 = x0 + rng.randint(size // 6, size // 2), y0 + rng.randint(size // 6, size // 2)
-        colour = tuple(rng.randint(0, 255) for _ in range(3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=colour)
-    return img.filter(ImageFilter.SMOOTH)
-
-
-def read_synthetic_quality(
-    out_dir: Path,
-    *,
-    num_images: int = 300,
-    image_size: int = 56,
-    distortions: str | Sequence[str] = SYNTHETIC_DISTORTIONS,
-    seed: int = 0,
-    subdir: str = "images",
-) -> list[QualityRead]:
-    """Draw `num_images` images per distortion at severities 0..5 into `out_dir/subdir` (see module docstring)."""
-    from rarl.data.distortions import DISTORTIONS, apply_distortion
-
-    names = [d.strip() for d in distortions.split(",")] if isinstance(distortions, str) else list(distortions)
-    unknown = [d for d in names if d not in DISTORTIONS]
-    if unknown or not names:
-        raise DataError(f"synthetic-quality: unknown distortions {unknown}; choose from {DISTORTIONS}")
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 6:
-        raise DataError(f"synthetic-quality: num_images must be an int >= 6, got {num_images!r}")
-    folder = out_dir / subdir
-    folder.mkdir(parents=True, exist_ok=True)
-    reads = []
-    for d_index, name in enumerate(names):
-        rng = random.Random(seed * 1000 + d_index)
-        rows, meta = [], []
-        for i in range(num_images):
-            severity = i % 6
-            clean = _clean_image(rng, image_size)
-            image = clean if severity == 0 else apply_distortion(clean, name, severity, seed=seed + i)
-            path = folder / f"{name}-{i:05d}.png"
-            image.save(path)
-            rows.append((str(path), synthetic_mos(severity)))
-            meta.append({"distortion": name, "severity": severity})
-        reads.append(
-            QualityRead(f"synthetic-{name}", MosScale(0.0, 5.0), rows, ReadReport(read=num_images), meta)
-        )
-    return reads
-
-
-# --- prepare ---------------------------------------------------------------------------------------------------
-
-Reader = Callable[..., QualityRead]
-QUALITY_SOURCES: dict[str, Reader | None] = {
-    "koniq": read_koniq,
-    "spaq": read_spaq,
-    "livec": read_livec,
-    "kadid": read_kadid,
-    "agiqa": read_agiqa,
-    "csiq": read_csiq,
-    "iqa-csv": read_iqa_csv,
-    "synthetic-quality": None,
-    "iqa-merge": None,
-}
-"""`rarl prepare` sources of the Refine-IQA scoring data (refine-perception is in `perception`)."""
-
-
-def _split(n: int, fractions: Sequence[float], seed: int) -> list[str]:
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
-        raise DataError(
-            f"fractions must be three non-negative numbers (train, val, test), got {list(fractions)}"
-        )
-    order = list(range(n))
-    random.Random(seed).shuffle(order)
-    total = sum(fractions)
-    counts = [int(n * f / total) for f in fractions]
-    counts[0] += n - sum(counts)
-    labels = [SPLITS[k] for k, c in enumerate(counts) for _ in range(c)]
-    out = [""] * n
-    for i, label in zip(order, labels):
-        out[i] = label
-    return out
-
-
-def _fractions(value: object) -> list[float]:
-    if isinstance(value, str):
-        try:
-            return [float(v) for v in value.split(",")]
-        except ValueError:
-            raise DataError(f"fractions must be 'train,val,test' numbers, got {value!r}") from None
-    return [float(v) for v in value]  # type: ignore[union-attr]
-
-
-@dataclass
-class QualitySummary:
-    """What `prepare_quality` wrote: samples per split and dataset, the MOS mappings and the read report."""
-
-    out: Path
-    source: str
-    counts: dict[str, dict[str, int]]
-    scales: dict[str, dict[str, Any]]
-    report: ReadReport
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "samples": self.counts,
-            "scales": self.scales,
-            "report": self.report.to_dict(),
-        }
-
-    def lines(self) -> list[str]:
-        out = [f"{self.out}: {self.source} (quality scoring, MOS rescaled to [0, 5))"]
-        for split, by_dataset in self.counts.items():
-            out.append(
-                f"  {split}: " + (", ".join(f"{n} {d}" for d, n in by_dataset.items()) or "no samples")
-            )
-        for name, s in self.scales.items():
-            direction = "higher better" if s["higher_better"] else "lower better"
-            out.append(f"  {name}: MOS {s['lo']}..{s['hi']} ({direction}) -> [0, 5)")
-        out.extend(f"  {line}" for line in self.report.lines())
-        return out
-
-
-def prepare_quality(
-    source: str,
-    out: str | os.PathLike,
-    *,
-    root: str | os.PathLike | None = None,
-    seed: int = 0,
-    strict: bool = False,
-    split: str | None = None,
-    fractions: str | Sequence[float] = (0.7, 0.1, 0.2),
-    manifests: str | Sequence[str] | None = None,
-    **options: Any,
-) -> QualitySummary:
-    """Write a Refine-IQA scoring manifest at `out` (atomically) from an IQA dataset (see module docstring)."""
-    if source not in QUALITY_SOURCES:
-        raise DataError(f"unknown quality source {source!r}; choose from {sorted(QUALITY_SOURCES)}")
-    if split is not None and split not in SPLITS:
-        raise DataError(f"split must be one of {SPLITS}, got {split!r}")
-    out_path = Path(out).expanduser().resolve()
-    root_path = Path(root).expanduser().resolve() if root is not None else None
-    check_out_dir(out_path, root_path)
-    with atomic_directory(out_path) as tmp:
-        report = ReadReport(strict=strict)
-        by_split: dict[str, list[QualitySample]] = {s: [] for s in SPLITS}
-        scales: dict[str, dict[str, Any]] = {}
-        if source == "iqa-merge":
-            names = manifests.split(",") if isinstance(manifests, str) else list(manifests or [])
-            if not names:
-                raise DataError("iqa-merge: give the manifests to merge with -o manifests=dir1,dir2")
-            for folder in names:
-                task = load_quality_task(folder)
-                scales.update(task.get("scales", {}))
-                for sp in SPLITS:
-                    try:
-                        by_split[sp].extend(load_quality_manifest(folder, sp))
-                    except DataError as e:
-                        if "no split" not in str(e) and "no samples" not in str(e):
-                            raise
-            ids = [s.sample_id for v in by_split.values() for s in v]
-            if len(set(ids)) != len(ids):
-                raise DataError(
-                    "iqa-merge: the manifests share sample ids; prepare them under different datasets"
-                )
-        else:
-            if source == "synthetic-quality":
-                reads = read_synthetic_quality(tmp, seed=seed, **options)
-            else:
-                if root_path is None:
-                    raise DataError(f"{source}: --root (the dataset folder) is required")
-                reader = QUALITY_SOURCES[source]
-                try:
-                    reads = [reader(root_path, strict=strict, **options)]  # type: ignore[misc]
-                except TypeError as e:
-                    raise DataError(f"{source}: bad options {sorted(options)} ({e})") from None
-            for read in reads:
-                report.merge(read.report)
-                scales[read.dataset] = read.scale.to_dict()
-                labels = (
-                    [split] * len(read.rows) if split else _split(len(read.rows), _fractions(fractions), seed)
-                )
-                for i, ((image, raw), sp) in enumerate(zip(read.rows, labels)):
-                    meta = {"mos_raw": raw, **((read.meta or [{}] * len(read.rows))[i])}
-                    sample = QualitySample(
-                        sample_id=f"{read.dataset}/{Path(image).name}",
-                        task=SCORE_TASK,
-                        images=(image,),
-                        dataset=read.dataset,
-                        mos=round(read.scale.rescale(raw), 4),
-                        meta=meta,
-                    )
-                    by_split[sp].append(sample)
-        if not any(by_split.values()):
-            raise DataError(f"empty dataset: no usable samples from {source} ({'; '.join(report.lines())})")
-        counts = {sp: _count(v) for sp, v in by_split.items()}
-        summary = QualitySummary(out_path, source, counts, scales, report)
-        task = {"kind": "scoring", "source": source, "scales": scales}
-        write_quality_manifest(
-            tmp, task, {k: v for k, v in by_split.items()}, summary.to_dict(), final_dir=out_path
-        )
-    return summary
-
-
-def _count(samples: Sequence[QualitySample]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for s in samples:
-        out[s.dataset] = out.get(s.dataset, 0) + 1
-    return out
 
 
 def mapping_table(scales: Mapping[str, MosScale] = DATASET_SCALES) -> str:
