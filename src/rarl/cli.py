@@ -149,8 +149,8 @@ def prepare(
         for line in summary.lines():
             console.print(line, soft_wrap=True)
         return
-    from rarl.recipes.quality.data import QUALITY_SOURCES, prepare_quality
     from rarl.recipes.quality.perception import prepare_perception
+    from rarl.recipes.quality.prepare import QUALITY_SOURCES, prepare_quality
 
     if source in QUALITY_SOURCES or source == "refine-perception":
         run = prepare_perception if source == "refine-perception" else prepare_quality
