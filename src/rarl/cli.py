@@ -136,7 +136,7 @@ def prepare(
     Sources of the `rarl` recipe: utkface, ava, coco-count, csv, jsonl, synthetic. Sources of the `vision-r1`
     recipe: coco, refcoco, boxes-jsonl (--root is the annotation file), synthetic-shapes.
     """
-    from rarl.recipes.localization.data import LOCALIZATION_SOURCES, prepare_localization
+    from rarl.recipes.localization.prepare import LOCALIZATION_SOURCES, prepare_localization
     from rarl.utils.config import parse_override
 
     _check_seed(seed)
@@ -308,7 +308,7 @@ def draw(
     sample_id: Annotated[list[str] | None, typer.Option(help="Only these samples (repeatable).")] = None,
 ) -> None:
     """Draw localization predictions (red) and ground truth (green) on their images, one PNG each."""
-    from rarl.recipes.localization.evaluation import draw_prediction_file
+    from rarl.recipes.localization.drawing import draw_prediction_file
 
     paths, missing = draw_prediction_file(
         predictions, out, model=model, limit=limit, sample_ids=sample_id or ()

@@ -9,6 +9,9 @@ after differentiation (Eq. 8). The staged progression of Sec. 3.3 is the caller'
 the (xi0, xi1, xi2) of a training stage. `scale_boxes` and `resized_frame` map boxes between the original
 image and the frame Qwen2.5-VL sees after its `smart_resize`.
 
+The parser (`parse_boxes`, `ParsedBoxes`, `BoxEntry`) lives in `rarl.rewards.localization_parsing` and the frame
+geometry (`scale_boxes`, `resized_frame`) in `rarl.data.boxes`; both are re-exported here.
+
 How we read the paper
 ---------------------
 Where the paper is silent or ambiguous, these are the readings this module implements:
@@ -61,17 +64,43 @@ Bounds: format, recall and precision lie in [0, 1] (format in {0, 1}); total in 
 
 from __future__ import annotations
 
-import json
-import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-MAX_ANSWER_CHARS = 100_000
-"""Box lists longer than this (in characters) are not parsed: about 4,000 minimal entries."""
+from rarl.data.boxes import Box, frame_size, is_real, resized_frame, scale_boxes
+from rarl.rewards.localization_parsing import (
+    MAX_ANSWER_CHARS,
+    BoxEntry,
+    ParsedBoxes,
+    category_set,
+    parse_boxes,
+    parse_in_frame,
+)
+
+__all__ = [
+    "ADVANCED_THRESHOLDS",
+    "BEGINNER_THRESHOLDS",
+    "LABEL_MISMATCH_COST",
+    "MATCHERS",
+    "MAX_ANSWER_CHARS",
+    "OVERLAPS",
+    "PRECISION_OVER",
+    "Box",
+    "BoxEntry",
+    "LocalizationBreakdown",
+    "ParsedBoxes",
+    "differentiate",
+    "localization_reward",
+    "match_boxes",
+    "pairwise_overlap",
+    "parse_boxes",
+    "resized_frame",
+    "scale_boxes",
+    "staged_thresholds",
+]
 
 LABEL_MISMATCH_COST = 10.0
 """Matching cost of a prediction/ground-truth pair with different labels under `matcher="box_and_label"`.
@@ -87,215 +116,6 @@ ADVANCED_THRESHOLDS: tuple[float, float, float] = (0.75, 0.75, 0.9)
 MATCHERS = ("box_only", "box_and_label")
 OVERLAPS = ("iou", "giou")
 PRECISION_OVER = ("predictions", "matched")
-
-Box = tuple[float, float, float, float]
-"""(x1, y1, x2, y2) in pixels of a frame, x to the right and y down."""
-
-_ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
-_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
-_FENCE = "```"
-_JSON_DECODER = json.JSONDecoder()
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Parsing
-
-
-@dataclass(frozen=True, slots=True)
-class BoxEntry:
-    """One item of the answer list.
-
-    Attributes:
-        box: (x1, y1, x2, y2) as floats when `bbox_2d` is 4 finite numbers (even a degenerate or out-of-frame
-            box, which evaluation may clip), else None.
-        label: the `label` string, or None when absent or not a string.
-        valid: the entry passes every content check of Eq. 4 (the frame and category checks only when
-            `parse_boxes` was given `image_size` / `categories`).
-        problem: why the entry is invalid ("" when valid).
-    """
-
-    box: Box | None
-    label: str | None
-    valid: bool
-    problem: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedBoxes:
-    """What `parse_boxes` read from one completion.
-
-    Attributes:
-        ok: a JSON list was found in the answer and read (its items may still be invalid).
-        template_ok: the completion is exactly one of the accepted forms (bare list, fenced block, optional
-            `<think>` block then `<answer>` block), with only whitespace around.
-        entries: one `BoxEntry` per list item, in answer order (empty when not `ok`).
-    """
-
-    ok: bool
-    template_ok: bool
-    entries: tuple[BoxEntry, ...]
-
-    @property
-    def n_entries(self) -> int:
-        """Length of the answer list, valid entries or not."""
-        return len(self.entries)
-
-    @property
-    def all_valid(self) -> bool:
-        """`ok` and every entry valid (True for an empty list)."""
-        return self.ok and all(e.valid for e in self.entries)
-
-    @property
-    def format_ok(self) -> bool:
-        """The dual format of Eq. 4: template and content."""
-        return self.template_ok and self.all_valid
-
-    def valid_entries(self) -> tuple[BoxEntry, ...]:
-        """The valid entries, in answer order."""
-        return tuple(e for e in self.entries if e.valid)
-
-
-_NOT_PARSED = ParsedBoxes(False, False, ())
-
-
-def parse_boxes(
-    completion: str,
-    image_size: tuple[float, float] | None = None,
-    categories: Sequence[str] | None = None,
-) -> ParsedBoxes:
-    """Read the box list of `completion` (see the module docstring for the accepted forms).
-
-    Args:
-        completion: model output.
-        image_size: (width, height) of the frame; when given, boxes must lie inside [0, W] x [0, H].
-        categories: allowed labels; when given, labels must be among them (else any string label passes).
-
-    Never raises on `completion`; raises ValueError for a malformed `image_size` or `categories`.
-    """
-    frame = None if image_size is None else _frame(image_size)
-    allowed = None if categories is None else _categories(categories)
-    return _parse(completion, frame, allowed)
-
-
-def _parse(
-    completion: object, frame: tuple[float, float] | None, allowed: frozenset[str] | None
-) -> ParsedBoxes:
-    if not isinstance(completion, str):
-        return _NOT_PARSED
-    region, outer_ok = _answer_region(completion)
-    if region is None:
-        return _NOT_PARSED
-    list_text, inner_ok = _list_text(region)
-    if list_text is None or len(list_text) > MAX_ANSWER_CHARS:
-        return _NOT_PARSED
-    try:
-        items, end = _JSON_DECODER.raw_decode(list_text)
-    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError; so is an int past 4300 digits
-        return _NOT_PARSED
-    if end != len(list_text) or type(items) is not list:
-        return _NOT_PARSED
-    entries = tuple(_entry(item, frame, allowed) for item in items)
-    return ParsedBoxes(True, outer_ok and inner_ok, entries)
-
-
-def _answer_region(text: str) -> tuple[str | None, bool]:
-    """The text holding the list (the `<answer>` content, or the whole completion) and whether the
-    template around it holds. (None, False) when the answer tags are malformed."""
-    n_open = text.count(_ANSWER_OPEN)
-    n_close = text.count(_ANSWER_CLOSE)
-    if n_open == 0 and n_close == 0:
-        return text, True
-    if n_open != 1 or n_close != 1:
-        return None, False
-    a_open = text.find(_ANSWER_OPEN)
-    a_close = text.find(_ANSWER_CLOSE)
-    if a_close < a_open:
-        return None, False
-    before = text[:a_open]
-    outer_ok = _blank(text[a_close + len(_ANSWER_CLOSE) :]) and (_blank(before) or _is_think_block(before))
-    return text[a_open + len(_ANSWER_OPEN) : a_close], outer_ok
-
-
-def _is_think_block(text: str) -> bool:
-    """`text` is one `<think>...</think>` block with only whitespace around."""
-    stripped = text.strip()
-    return (
-        stripped.startswith(_THINK_OPEN)
-        and stripped.endswith(_THINK_CLOSE)
-        and stripped.count(_THINK_OPEN) == 1
-        and stripped.count(_THINK_CLOSE) == 1
-    )
-
-
-def _list_text(region: str) -> tuple[str | None, bool]:
-    """The JSON list text in `region` (bare, or in one fenced block) and whether nothing but whitespace
-    surrounds it. (None, False) when there is none."""
-    stripped = region.strip()
-    if stripped.startswith("["):
-        return stripped, True
-    start = region.find(_FENCE)
-    if start < 0:
-        return None, False
-    end = region.find(_FENCE, start + len(_FENCE))
-    if end < 0 or region.find(_FENCE, end + len(_FENCE)) >= 0:  # no closing fence, or several blocks
-        return None, False
-    body = region[start + len(_FENCE) : end].lstrip(" \t")
-    if body[:4].lower() == "json":  # the language tag
-        body = body[4:]
-    body = body.strip()
-    if not body.startswith("["):
-        return None, False
-    return body, _blank(region[:start]) and _blank(region[end + len(_FENCE) :])
-
-
-def _blank(text: str) -> bool:
-    return not text or text.isspace()
-
-
-def _entry(item: object, frame: tuple[float, float] | None, allowed: frozenset[str] | None) -> BoxEntry:
-    """One list item read and checked."""
-    if type(item) is not dict:
-        return BoxEntry(None, None, False, "not an object")
-    label = item.get("label")
-    if type(label) is not str:
-        label = None
-    box = _box(item.get("bbox_2d"))
-    if box is None:
-        return BoxEntry(None, label, False, "bbox_2d is not 4 finite numbers")
-    x1, y1, x2, y2 = box
-    if not (x1 < x2 and y1 < y2):
-        return BoxEntry(box, label, False, "empty box (needs x1 < x2 and y1 < y2)")
-    if frame is not None and not (x1 >= 0.0 and y1 >= 0.0 and x2 <= frame[0] and y2 <= frame[1]):
-        return BoxEntry(box, label, False, "box outside the frame")
-    if label is None:
-        return BoxEntry(box, None, False, "label missing or not a string")
-    if allowed is not None and label not in allowed:
-        return BoxEntry(box, label, False, "label not among the categories")
-    return BoxEntry(box, label, True)
-
-
-def _box(raw: object) -> Box | None:
-    """`raw` as 4 finite floats, or None."""
-    if type(raw) is not list or len(raw) != 4:
-        return None
-    coords = []
-    for value in raw:
-        kind = type(value)
-        if kind is float:
-            if value - value != 0.0:  # NaN or an infinity (JSON reads 1e999 as inf)
-                return None
-            coords.append(value)
-        elif kind is int:
-            try:
-                number = float(value)
-            except OverflowError:
-                return None
-            if math.isinf(number):
-                return None
-            coords.append(number)
-        else:  # bools, strings, None, nested lists
-            return None
-    return (coords[0], coords[1], coords[2], coords[3])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -461,7 +281,7 @@ def localization_reward(
     Never raises on `completion`; raises ValueError for invalid other arguments.
     """
     for name, xi in (("xi0", xi0), ("xi1", xi1), ("xi2", xi2)):
-        if not _is_real(xi) or not 0.0 <= xi <= 1.0:
+        if not is_real(xi) or not 0.0 <= xi <= 1.0:
             raise ValueError(f"{name} must be a number in [0, 1], got {xi!r}")
     if xi1 > xi2:
         raise ValueError(f"xi1 must be <= xi2, got xi1={xi1!r}, xi2={xi2!r}")
@@ -472,14 +292,14 @@ def localization_reward(
     if precision_over not in PRECISION_OVER:
         raise ValueError(f"precision_over must be one of {PRECISION_OVER}, got {precision_over!r}")
     w_format, w_recall, w_precision = _weights(weights)
-    frame = _frame(image_size)
-    allowed = _categories(categories)
+    frame = frame_size(image_size)
+    allowed = category_set(categories)
     gt = _gt_array(gt_boxes)  # (G, 4)
     n_gt = gt.shape[0]
     if len(gt_labels) != n_gt:
         raise ValueError(f"{n_gt} ground-truth boxes but {len(gt_labels)} labels")
 
-    parsed = _parse(completion, frame, allowed)
+    parsed = parse_in_frame(completion, frame, allowed)
     if not parsed.ok:
         return _ZERO
     entries = parsed.entries
@@ -515,7 +335,7 @@ def localization_reward(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Progression and frames
+# Progression
 
 
 def staged_thresholds(progress: float, step_fraction: float) -> tuple[float, float, float]:
@@ -525,111 +345,17 @@ def staged_thresholds(progress: float, step_fraction: float) -> tuple[float, flo
     (0.75, 0.75, 0.9) from it on (Sec. 3.3, the paper's STEP). `step_fraction = 1` never switches, even at the
     very end; `step_fraction = 0` starts in the advanced stage.
     """
-    if not _is_real(progress) or not 0.0 <= progress <= 1.0:
+    if not is_real(progress) or not 0.0 <= progress <= 1.0:
         raise ValueError(f"progress must be a number in [0, 1], got {progress!r}")
-    if not _is_real(step_fraction) or not 0.0 <= step_fraction <= 1.0:
+    if not is_real(step_fraction) or not 0.0 <= step_fraction <= 1.0:
         raise ValueError(f"step_fraction must be a number in [0, 1], got {step_fraction!r}")
     if step_fraction >= 1.0 or progress < step_fraction:
         return BEGINNER_THRESHOLDS
     return ADVANCED_THRESHOLDS
 
 
-def scale_boxes(
-    boxes: Sequence[Sequence[float]], from_size: tuple[float, float], to_size: tuple[float, float]
-) -> list[list[float]]:
-    """Map (x1, y1, x2, y2) boxes from a (width, height) frame to another by scaling each axis.
-
-    Ground truth goes from the original image into the resized frame the model sees; predictions come back
-    the other way for evaluation. Raises ValueError for a box that is not 4 numbers or a non-positive size.
-    """
-    from_w, from_h = _frame(from_size)
-    to_w, to_h = _frame(to_size)
-    out = []
-    for box in boxes:
-        if isinstance(box, (str, bytes)) or len(box) != 4 or not all(_is_real(v) for v in box):
-            raise ValueError(f"a box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
-        x1, y1, x2, y2 = (float(v) for v in box)
-        out.append([x1 * to_w / from_w, y1 * to_h / from_h, x2 * to_w / from_w, y2 * to_h / from_h])
-    return out
-
-
-def resized_frame(
-    width: int, height: int, min_pixels: int, max_pixels: int, factor: int = 28
-) -> tuple[int, int]:
-    """(width, height) of the frame Qwen2.5-VL sees for a `width` x `height` image.
-
-    Reproduces transformers' `Qwen2VLImageProcessor` `smart_resize` (which takes and returns height first):
-    each side is rounded to a multiple of `factor` (Python's round, ties to even); if the area exceeds
-    `max_pixels` both sides are scaled down by sqrt(area / max_pixels) and floored to multiples of `factor`
-    (at least `factor`); if it falls below `min_pixels` they are scaled up and ceiled. The processor defaults
-    are min_pixels = 56 * 56 and max_pixels = 28 * 28 * 1280. Raises ValueError for non-positive arguments or
-    an aspect ratio above 200, as transformers does.
-    """
-    for name, value in (
-        ("width", width),
-        ("height", height),
-        ("min_pixels", min_pixels),
-        ("max_pixels", max_pixels),
-        ("factor", factor),
-    ):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    width, height, min_pixels, max_pixels, factor = (
-        int(v) for v in (width, height, min_pixels, max_pixels, factor)
-    )
-    if min_pixels > max_pixels:
-        raise ValueError(f"min_pixels must be <= max_pixels, got {min_pixels} > {max_pixels}")
-    if max(height, width) / min(height, width) > 200:
-        raise ValueError(
-            f"absolute aspect ratio must be at most 200, got {max(height, width) / min(height, width)}"
-        )
-    h_bar = round(height / factor) * factor
-    w_bar = round(width / factor) * factor
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
-    return w_bar, h_bar
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Argument checks
-
-
-def _is_real(value: object) -> bool:
-    """A finite real number: int, float or numpy scalar (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    return math.isfinite(value)
-
-
-def _frame(size: object) -> tuple[float, float]:
-    """(width, height) as positive finite floats."""
-    if isinstance(size, (str, bytes)):
-        raise ValueError(f"a frame size must be (width, height), got {size!r}")
-    try:
-        width, height = size  # type: ignore[misc]
-    except (TypeError, ValueError):
-        raise ValueError(f"a frame size must be (width, height), got {size!r}") from None
-    if not (_is_real(width) and _is_real(height) and width > 0 and height > 0):
-        raise ValueError(f"a frame size must be two positive numbers (width, height), got {size!r}")
-    return float(width), float(height)
-
-
-def _categories(categories: object) -> frozenset[str]:
-    if isinstance(categories, (str, bytes)):
-        raise ValueError(f"categories must be a list of label strings, got {categories!r}")
-    try:
-        allowed = frozenset(categories)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"categories must be a list of label strings, got {categories!r}") from None
-    if not allowed or not all(isinstance(c, str) for c in allowed):
-        raise ValueError(f"categories must be a non-empty list of label strings, got {categories!r}")
-    return allowed
 
 
 def _weights(weights: object) -> tuple[float, float, float]:
@@ -641,7 +367,7 @@ def _weights(weights: object) -> tuple[float, float, float]:
         raise ValueError(
             f"weights must be three numbers (format, recall, precision), got {weights!r}"
         ) from None
-    if not all(_is_real(w) and w >= 0 for w in (w_format, w_recall, w_precision)):
+    if not all(is_real(w) and w >= 0 for w in (w_format, w_recall, w_precision)):
         raise ValueError(f"weights must be finite numbers >= 0, got {weights!r}")
     return float(w_format), float(w_recall), float(w_precision)
 

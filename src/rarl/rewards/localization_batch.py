@@ -48,12 +48,12 @@ from typing import Any
 
 import torch
 
+from rarl.data.boxes import resized_frame
 from rarl.rewards.batch import RewardInputs, RewardOutput, build_reward
 from rarl.rewards.localization import (
     BEGINNER_THRESHOLDS,
     LocalizationBreakdown,
     localization_reward,
-    resized_frame,
     staged_thresholds,
 )
 from rarl.rewards.registry import register_reward

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from rarl.recipes.localization.prepare import prepare_localization
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 GOOD_IMAGES = ("000000000001", "000000000002", "000000000005", "000000000006", "000000000007", "000000000009")
@@ -45,8 +47,6 @@ def jsonl_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def shapes_56(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Synthetic shapes at 56x56 (the tiny model's own frame), a quarter of them grounding questions."""
-    from rarl.recipes.localization.data import prepare_localization
-
     out = tmp_path_factory.mktemp("loc") / "shapes56"
     prepare_localization(
         "synthetic-shapes", out, num_images=24, image_size=56, max_objects=2, grounding_fraction=0.25
@@ -57,8 +57,6 @@ def shapes_56(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def shapes_112(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Synthetic shapes at 112x112 (frame budget 112*112)."""
-    from rarl.recipes.localization.data import prepare_localization
-
     out = tmp_path_factory.mktemp("loc") / "shapes112"
     prepare_localization("synthetic-shapes", out, num_images=20, image_size=112, max_objects=3, seed=1)
     return out

@@ -10,19 +10,15 @@ import pytest
 from PIL import Image
 
 from rarl.data.errors import DataError
-from rarl.recipes.localization.data import (
+from rarl.recipes.localization.prepare import prepare_localization, source_options, split_by_image
+from rarl.recipes.localization.readers import read_boxes_jsonl, read_coco_instances, read_refcoco_jsonl
+from rarl.recipes.localization.samples import (
     DEFAULT_MAX_PIXELS,
     LocalizationSample,
     load_localization_manifest,
     load_localization_task,
-    prepare_localization,
-    read_boxes_jsonl,
-    read_coco_instances,
-    read_refcoco_jsonl,
-    read_synthetic_shapes,
-    source_options,
-    split_by_image,
 )
+from rarl.recipes.localization.synthetic import read_synthetic_shapes
 
 
 def _by_id(samples):

@@ -9,14 +9,13 @@ import io
 import pytest
 from PIL import Image
 
+from rarl.recipes.localization.drawing import draw_predictions
 from rarl.recipes.localization.evaluation import (
-    coco_metrics,
-    draw_predictions,
     read_predictions,
-    referring_hits,
     render_localization_table,
     write_localization_report,
 )
+from rarl.recipes.localization.metrics import coco_metrics, referring_hits
 
 A = [10.0, 10.0, 30.0, 30.0]
 B = [50.0, 50.0, 70.0, 90.0]

@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw
 
 from rarl.recipes import get_recipe
 from rarl.recipes.localization import LocalizationRecipe
-from rarl.recipes.localization.data import LocalizationSample
 from rarl.recipes.localization.prompts import round_box
+from rarl.recipes.localization.samples import LocalizationSample
 from rarl.rewards.batch import PerCompletionReward, RewardInputs, build_reward
 from rarl.rewards.localization import localization_reward
 from rarl.rewards.localization_batch import (

@@ -1,11 +1,12 @@
 """The `vision-r1` recipe: object detection and visual grounding with Qwen2.5-VL (Vision-R1 paper).
 
 Samples are `LocalizationSample`s read from a manifest written by `prepare_localization` (sources `coco`,
-`refcoco`, `boxes-jsonl`, `synthetic-shapes`; `rarl.recipes.localization.data`). The prompt is the paper's
-Qwen2.5-VL template (`prompts`), the reference answer the ground truth as Qwen's fenced JSON list, the reward
-`LocalizationBatchReward` (Eq. 3-8 with the staged progression; `reward.name: vision-r1`), the evaluation
-COCO-style mAP / AP50 / AP75 / AR@100 and referring accuracy at IoU 0.5 (`evaluation`), and the ablations
-the paper's Tables 3-5 (`ablations`).
+`refcoco`, `boxes-jsonl`, `synthetic-shapes`; `prepare`, with the readers in `readers` and `synthetic`, the
+sample types and manifest I/O in `samples`). The prompt is the paper's Qwen2.5-VL template (`prompts`), the
+reference answer the ground truth as Qwen's fenced JSON list, the reward `LocalizationBatchReward` (Eq. 3-8
+with the staged progression; `reward.name: vision-r1`), the evaluation COCO-style mAP / AP50 / AP75 / AR@100
+and referring accuracy at IoU 0.5 (`evaluation`, `metrics`; pictures in `drawing`), and the ablations the
+paper's Tables 3-5 (`ablations`).
 
 The coordinate frame
 --------------------
@@ -37,8 +38,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.markdown import Markdown
+
+from rarl.data.errors import DataError
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
-from rarl.recipes.localization.data import RECIPE_NAME, LocalizationSample
+from rarl.recipes.localization.ablations import ABLATIONS
+from rarl.recipes.localization.demo import run_demo
+from rarl.recipes.localization.evaluation import evaluate_localization, write_localization_report
+from rarl.recipes.localization.prompts import prompt_text, reference_text, user_turn
+from rarl.recipes.localization.samples import RECIPE_NAME, LocalizationSample, load_localization_manifest
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.rewards.localization_batch import LocalizationBatchReward
 from rarl.utils.config import ConfigError
@@ -62,25 +71,13 @@ class LocalizationRecipe(RecipeBase):
     ) -> list[LocalizationSample]:
         """The split's samples (`sizes` is ignored: a localization sample is always one image); a missing or
         unusable image is a `DataError` naming it, before any model is loaded."""
-        from rarl.data.errors import DataError
-        from rarl.recipes.localization.data import load_localization_manifest
-
         if not manifest:
             raise DataError("data.manifest is empty: point it at a folder written by prepare_localization")
         return load_localization_manifest(manifest, split, check_files=True)
 
     def messages(self, sample: LocalizationSample, mode: str | None = None) -> Conversation:
         """One user turn: the frame-sized image, then the paper's instruction."""
-        from rarl.recipes.localization.prompts import prompt_text
-
-        think = self.resolve_mode(mode) == "think"
-        text = prompt_text(sample.kind, sample.categories, sample.phrase, think=think)
-        return [
-            {
-                "role": "user",
-                "content": [{"type": "image", "image": sample.frame_image()}, {"type": "text", "text": text}],
-            }
-        ]
+        return user_turn(sample, think=self.resolve_mode(mode) == "think")
 
     def reference_answer(self, sample: LocalizationSample, mode: str | None = None) -> str:
         """The ground truth as Qwen's fenced JSON list in the frame (wrapped in think/answer in `think` mode).
@@ -88,8 +85,6 @@ class LocalizationRecipe(RecipeBase):
         The engine (SFT targets, RMO injections) asks without a mode, so it gets the plain list, which the
         reward also accepts as a well-formed answer in a `think` stage.
         """
-        from rarl.recipes.localization.prompts import reference_text
-
         think = self.resolve_mode(mode) == "think"
         return reference_text(sample.frame_boxes(), sample.labels, sample.frame, think=think)
 
@@ -115,8 +110,6 @@ class LocalizationRecipe(RecipeBase):
         self, policy: Any, manifest: str, settings: Any, name: str = "model"
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """COCO-style detection metrics and referring accuracy on `settings.split` (see `evaluation`)."""
-        from rarl.recipes.localization.evaluation import evaluate_localization
-
         mode = self.eval_mode
         return evaluate_localization(
             policy, manifest, settings, name=name, messages_fn=lambda sample: self.messages(sample, mode)
@@ -132,31 +125,20 @@ class LocalizationRecipe(RecipeBase):
         settings: Any = None,
     ) -> str:
         """results.json, report.md (the paper's Table 1/4 layout) and example pictures; returns the table."""
-        from rich.console import Console
-        from rich.markdown import Markdown
-
-        from rarl.recipes.localization.evaluation import write_localization_report
-
         table = write_localization_report(out, results, title=title, curves=curves)
         Console().print(Markdown(table))
         return table
 
     def ablations(self) -> Any:
         """The recipe's ablation plan (Tables 3, 4 and 5) for `rarl ablate`."""
-        from rarl.recipes.localization.ablations import ABLATIONS
-
         return ABLATIONS
 
     def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
         """The CPU demo: tiny Qwen2.5-VL, synthetic shapes, base vs SFT vs Vision-R1 (COCO-style table)."""
-        from rarl.recipes.localization.demo import run_demo
-
         return run_demo(out, size=size, seed=seed)
 
     def corpus(self, manifest: str, split: str = "train", limit: int = 400) -> list[str]:
         """Prompts and reference answers of up to `limit` samples: text for the tiny model's tokenizer."""
-        from rarl.recipes.localization.prompts import prompt_text
-
         out: list[str] = []
         for sample in self.load_samples(manifest, split)[:limit]:
             out.append(prompt_text(sample.kind, sample.categories, sample.phrase))

@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rarl.ablate import AblationPlan
+from rarl.recipes.base import AblationPlan
+from rarl.recipes.localization.evaluation import render_sections_table
 from rarl.train.config import TrainConfig
 
 _THRESHOLDS = ("xi0", "xi1", "xi2", "step_fraction")
@@ -91,8 +92,6 @@ TABLE_ROWS: list[tuple[str, str, str, str]] = [
 
 def _render(sections: dict[str, dict[str, dict[str, Any]]], title: str, settings: Any) -> str:
     """`rarl ablate`'s sections {header: {task: {label: results}}} as one table (tasks merged into labels)."""
-    from rarl.recipes.localization.evaluation import render_sections_table
-
     flat: dict[str, dict[str, Any]] = {}
     for header, tasks in sections.items():
         rows: dict[str, Any] = {}

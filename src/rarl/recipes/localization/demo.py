@@ -21,7 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rarl.recipes.localization.data import RECIPE_NAME
+from rarl.model.tiny import build_tiny_qwen2_5_vl
+from rarl.recipes.base import get_recipe
+from rarl.recipes.demo_common import DemoPhases, demo_sft_config, evaluate_demo, fresh_folder, pick_scale
+from rarl.recipes.localization.prepare import prepare_localization
+from rarl.recipes.localization.samples import RECIPE_NAME
+from rarl.recipes.runs import run_grpo, run_sft
+from rarl.train.config import (
+    AlgorithmConfig,
+    CheckpointConfig,
+    DataConfig,
+    LoggingConfig,
+    ModelConfig,
+    OptimConfig,
+    RewardConfig,
+    RolloutConfig,
+    StageConfig,
+    TrainConfig,
+)
 
 log = logging.getLogger("rarl")
 
@@ -96,8 +113,6 @@ def _pixels(scale: DemoScale) -> dict[str, int]:
 def _sft_config(
     model: str, manifest: Path, out: Path, steps: int, lr: float, scale: DemoScale, seed: int
 ) -> Any:
-    from rarl.recipes.demo_common import demo_sft_config
-
     return demo_sft_config(
         model,
         manifest,
@@ -112,19 +127,6 @@ def _sft_config(
 
 
 def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: int) -> Any:
-    from rarl.train.config import (
-        AlgorithmConfig,
-        CheckpointConfig,
-        DataConfig,
-        LoggingConfig,
-        ModelConfig,
-        OptimConfig,
-        RewardConfig,
-        RolloutConfig,
-        StageConfig,
-        TrainConfig,
-    )
-
     return TrainConfig(
         output_dir=str(out),
         seed=seed,
@@ -147,13 +149,6 @@ def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
 
 def run_demo(out: str | Path = "runs/demo-vision-r1", size: str = "default", seed: int = 0) -> dict[str, Any]:
     """Run the demo end to end into `out` (replaced); returns the evaluation results per model."""
-    from rarl.model.tiny import build_tiny_qwen2_5_vl
-    from rarl.recipes import get_recipe
-    from rarl.recipes.demo_common import DemoPhases, evaluate_demo, fresh_folder, pick_scale
-    from rarl.recipes.localization.data import prepare_localization
-    from rarl.train.grpo import run_grpo
-    from rarl.train.sft import run_sft
-
     scale = pick_scale(SCALES, size)
     out = fresh_folder(out)
     phases = DemoPhases(total=5)

@@ -27,6 +27,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rarl.recipes.base import Conversation
+from rarl.recipes.localization.samples import LocalizationSample
+
 __all__ = [
     "DETECTION_TEMPLATE",
     "GROUNDING_TEMPLATE",
@@ -35,6 +38,7 @@ __all__ = [
     "prompt_text",
     "reference_text",
     "round_box",
+    "user_turn",
 ]
 
 DETECTION_TEMPLATE = (
@@ -55,6 +59,17 @@ def prompt_text(kind: str, categories: Sequence[str], phrase: str | None, think:
     else:
         text = DETECTION_TEMPLATE.format(categories=", ".join(categories))
     return text + THINK_SUFFIX if think else text
+
+
+def user_turn(sample: LocalizationSample, think: bool = False) -> Conversation:
+    """One user turn: the frame-sized image, then the paper's instruction (`think`: with `THINK_SUFFIX`)."""
+    text = prompt_text(sample.kind, sample.categories, sample.phrase, think=think)
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": sample.frame_image()}, {"type": "text", "text": text}],
+        }
+    ]
 
 
 def round_box(box: Sequence[float], frame: tuple[int, int]) -> list[int]:
