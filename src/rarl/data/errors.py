@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rarl.utils.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(ValueError, UserError):
     """Bad input data; the one-line message names the offending file, row or item."""
 
 

@@ -24,6 +24,7 @@ from rarl.model.logprobs import token_logprobs
 from rarl.model.rollout import encode_completions, encode_prompts, generate, to_conversation
 from rarl.model.special_tokens import SpecialTokens
 from rarl.model.tiny import TinyArchitecture, build_tiny_qwen2_5_vl
+from rarl.model.vllm_backend import VLLMBackend
 
 __all__ = [
     "FULL_SIZE_PARAMS",
@@ -37,6 +38,7 @@ __all__ = [
     "SamplingSettings",
     "SpecialTokens",
     "TinyArchitecture",
+    "VLLMBackend",
     "available_backends",
     "build_random_full_size",
     "build_tiny_qwen2_5_vl",

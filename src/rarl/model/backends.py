@@ -240,14 +240,10 @@ def build_rollout_batch(
     )
 
 
-def _vllm_backend(**kwargs: Any) -> RolloutBackend:
-    from rarl.model.vllm_backend import VLLMBackend  # imports vllm: only when asked for
-
-    return VLLMBackend(**kwargs)
-
-
-BACKENDS = Registry("rollout backend", {"hf": HFGenerateBackend, "vllm": _vllm_backend})
-"""Rollout backend factories by name; `rollout.backend` may also name a plug-in `file.py:Factory`."""
+BACKENDS = Registry("rollout backend", {"hf": HFGenerateBackend})
+"""Rollout backend factories by name; `rollout.backend` may also name a plug-in `file.py:Factory`. `vllm` is
+registered by `rarl.model.vllm_backend` (imported by the `rarl.model` package; vLLM itself is imported only
+when an engine is built)."""
 
 
 def register_backend(name: str, factory: Callable[..., RolloutBackend]) -> None:

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from tokenizers import Tokenizer
 from torch import nn
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from rarl.model.loading import DTypeName, resolve_dtype
 from rarl.model.special_tokens import QWEN_SPECIAL_TOKENS
+from rarl.model.tiny import build_tiny_tokenizer, save_model_folder, wrap_tokenizer
 
 __all__ = [
     "FULL_SIZE_PARAMS",
@@ -165,10 +167,6 @@ def released_layout_tokenizer(seed: int = 0) -> Any:
     Merges refer to token strings, not ids, so re-numbering keeps the tokenization; the filler entries are
     reachable by no merge, so they never appear in encoded text, only when a random model samples them.
     """
-    from tokenizers import Tokenizer
-
-    from rarl.model.tiny import build_tiny_tokenizer, wrap_tokenizer
-
     tiny = build_tiny_tokenizer(seed=seed)
     data = json.loads(tiny.backend_tokenizer.to_str())
     regular = [
@@ -203,8 +201,6 @@ def write_random_full_size(
     (about 7.5 GB for 3B, 16.6 GB for 7B in bf16). `image_size` sets both pixel bounds of the image processor
     to `image_size**2` (448: 256 visual tokens per image). `overrides`: see `full_size_config` (tests).
     """
-    from rarl.model.tiny import save_model_folder
-
     out = Path(out_dir)
     tokenizer = released_layout_tokenizer(seed)
     model = build_random_full_size(name, dtype=dtype, device=device, seed=seed, overrides=overrides)

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 __all__ = ["FeatureCounts", "SharedImageFeatures", "install_shared_image_features", "shared_image_features"]
 
@@ -94,8 +95,6 @@ class SharedImageFeatures:
                 self.cache.popitem(last=False)
         self.counts.requested += len(keys)
         self.counts.encoded += len(todo)
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
         # last_hidden_state (per patch, before merging) would only hold the encoded images: not returned
         return BaseModelOutputWithPooling(last_hidden_state=None, pooler_output=features)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from peft import LoraConfig, get_peft_model
 from torch import nn
 from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -28,6 +29,7 @@ from rarl.model.image_features import install_shared_image_features, shared_imag
 from rarl.model.lora_settings import LoraSettings
 from rarl.model.processor import load_processor, set_pixel_budget
 from rarl.model.special_tokens import SpecialTokens
+from rarl.utils.errors import UserError
 
 __all__ = ["LoraSettings", "Policy", "load_policy", "make_reference", "resolve_dtype", "unwrap_model"]
 
@@ -35,7 +37,7 @@ DTypeName = Literal["float32", "bfloat16", "float16", "auto"]
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(ValueError, UserError):
     """A model folder or hub id that cannot be loaded as a Qwen2.5-VL policy (the message names it)."""
 
 
@@ -192,8 +194,6 @@ def _load_errors(source: str, what: str) -> Iterator[None]:
 
 
 def _apply_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
-    from peft import LoraConfig, get_peft_model
-
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,

@@ -105,3 +105,9 @@ def load_processor(path: str | Path, **kwargs: Any) -> Qwen2_5_VLProcessor:
         except (OSError, ValueError, TypeError, AttributeError) as err:
             logger.info("AutoProcessor failed (%s); loading the image-only processor", err)
     return ImageOnlyQwen2_5_VLProcessor.from_pretrained(str(path), **kwargs)
+
+
+def prompt_text(policy: Any, messages: list[dict[str, Any]]) -> str:
+    """The chat-templated prompt text of `messages`, ending with the assistant turn's opening (every backend
+    sends the model this text)."""
+    return policy.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -26,6 +26,7 @@ from rarl.data.images import load_rgb
 from rarl.model.backends import RolloutBackend, SamplingSettings, get_backend
 from rarl.model.batch import PromptBatch, RolloutBatch, pad_right
 from rarl.model.loading import Policy
+from rarl.model.processor import prompt_text
 
 __all__ = ["encode_completions", "encode_prompts", "generate", "prompt_text", "to_conversation"]
 
@@ -108,12 +109,6 @@ def _encode(policy: Policy, resolved: Sequence[tuple[Conversation, list[Image.Im
         image_grid_thw=enc.get("image_grid_thw") if images else None,
         images_per_row=torch.tensor([len(row_images) for _, row_images in resolved], dtype=torch.long),
     )
-
-
-def prompt_text(policy: Policy, messages: Conversation) -> str:
-    """The chat-templated prompt text of `messages`, ending with the assistant turn's opening (every backend
-    sends the model this text)."""
-    return policy.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def encode_completions(policy: Policy, texts: Sequence[str]) -> tuple[Tensor, Tensor]:

@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from rarl.model.loading import Policy
+from rarl.model.logprobs import token_logprobs
+from rarl.model.rollout import encode_completions, encode_prompts
 
 MessagesFn = Callable[[Any, "str | None"], list[dict[str, Any]]]
 
@@ -59,9 +61,6 @@ class PolicyScorer:
     @torch.no_grad()
     def score(self, samples: Sequence[Any], texts: Sequence[str], mode: str | None = None) -> ScoredTexts:
         """Teacher-forced log-probs of `texts[r]` as the answer to `samples[r]` (prompt built in `mode`)."""
-        from rarl.model.logprobs import token_logprobs
-        from rarl.model.rollout import encode_completions, encode_prompts
-
         if len(samples) != len(texts):
             raise ValueError(f"{len(samples)} samples but {len(texts)} texts")
         if not texts:

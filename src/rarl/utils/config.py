@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from rarl.utils.errors import UserError
 from rarl.utils.text import read_text
 
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, UserError):
     """A configuration problem; the message names the offending key."""
 
 

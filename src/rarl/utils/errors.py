@@ -36,16 +36,17 @@ _ADVICE = {
     errno.ENOTDIR: "; choose another output path",
     errno.EEXIST: "; choose another output path",
 }
+
+
+class UserError(Exception):
+    """Base of the project's typed errors: an expected problem whose message names the bad input.
+
+    `ConfigError`, `DataError`, `ModelLoadError` and `TrainingAborted` derive from it (besides the built-in
+    type each one also is), so the error boundary needs to know none of them.
+    """
+
+
 _WRAPPED = re.compile(r"os error (\d+)|\[Errno (\d+)\]|No space left on device", re.IGNORECASE)
-
-
-def _typed() -> tuple[type[BaseException], ...]:
-    from rarl.data.errors import DataError
-    from rarl.model.loading import ModelLoadError
-    from rarl.train.errors import TrainingAborted
-    from rarl.utils.config import ConfigError
-
-    return (ConfigError, DataError, ModelLoadError, TrainingAborted)
 
 
 def _one_line(text: str) -> str:
@@ -81,7 +82,7 @@ def describe_os_error(number: int, error: OSError | None, fallback: str = "") ->
 
 def user_message(e: BaseException) -> str | None:
     """The one-line message for an expected failure `e`, or None for a bug (which keeps its traceback)."""
-    if isinstance(e, _typed()):
+    if isinstance(e, UserError):
         return _one_line(str(e)) or type(e).__name__
     number, os_error = _os_error_number(e)
     if number in _OS_MESSAGES or isinstance(e, OSError) and number is not None:

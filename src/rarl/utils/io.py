@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rarl.utils.text import read_text
+
 
 def _default_file_mode() -> int:
     """0666 minus the process umask: what a plain open() would give (mkstemp alone gives 0600)."""
@@ -153,8 +155,6 @@ def recover_leftovers(path: str | os.PathLike) -> list[str]:
 def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, Any]]:
     """(line number, object) for every non-blank line of a JSONL file; a malformed line raises ValueError
     naming the file and line number."""
-    from rarl.utils.text import read_text
-
     rows = []
     for lineno, line in enumerate(read_text(path).split("\n"), 1):  # UTF-8, or as a byte-order mark says
         line = line.strip()
