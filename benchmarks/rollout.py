@@ -34,7 +34,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from rarl.data.prompts import INSTRUCT_TEMPLATE, SYSTEM_PROMPT
 from rarl.model import (
     HFGenerateBackend,
     Policy,
@@ -46,6 +45,7 @@ from rarl.model import (
     load_policy,
     token_logprobs,
 )
+from rarl.recipes.ordinal.prompts import INSTRUCT_TEMPLATE, SYSTEM_PROMPT
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -33,7 +33,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rarl.data.prepare import prepare
+    from rarl.recipes.ordinal.prepare import prepare
 
     out = tmp_path_factory.mktemp("data") / "synthetic"
     prepare(

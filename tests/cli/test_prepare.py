@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rarl.data import load_manifest, load_task
+from rarl.recipes.ordinal.manifest import load_manifest, load_task
 
 from .helpers import SAMPLES, assert_clean_error, assert_ok, invoke
 

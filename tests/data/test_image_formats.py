@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rarl.data import DataError, load_manifest, prepare
+from rarl.data.errors import DataError
 from rarl.data.images import ANIMATED, ASPECT, TOO_SMALL, UNSUPPORTED_MODE, load_rgb
 from rarl.data.validate import check_image, image_file_problem
+from rarl.recipes.ordinal.manifest import load_manifest
+from rarl.recipes.ordinal.prepare import prepare
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 

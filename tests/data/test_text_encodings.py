@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from rarl.data import DataError, read_table
-from rarl.data.readers import read_coco_counts
+from rarl.data.errors import DataError
+from rarl.recipes.ordinal.readers.coco_count import read_coco_counts
+from rarl.recipes.ordinal.readers.table import read_table
 from rarl.train.config import TrainConfig
 from rarl.utils.config import ConfigError, load_config
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rarl.data import DataError, load_manifest
+from rarl.data.errors import DataError
 from rarl.data.validate import find_bad_images, image_file_problem
 from rarl.recipes import get_recipe
+from rarl.recipes.ordinal.manifest import load_manifest
 from rarl.train.config import DataConfig, ModelConfig, RolloutConfig, SFTConfig, StageConfig, TrainConfig
 
 
@@ -114,7 +115,7 @@ def test_grpo_refuses_before_loading_the_model(copy: Path, tmp_path: Path):
         prompts_per_step=2,
         stages=[StageConfig(name="s", steps=1)],
     )
-    from rarl.train.grpo import run_grpo
+    from rarl.recipes.runs import run_grpo
 
     with pytest.raises(DataError, match=r"train.jsonl:\d+: image file not found"):
         run_grpo(cfg)
@@ -130,7 +131,7 @@ def test_sft_refuses_before_loading_the_model(copy: Path, tmp_path: Path):
         steps=1,
         batch_size=2,
     )
-    from rarl.train.sft import run_sft
+    from rarl.recipes.runs import run_sft
 
     with pytest.raises(DataError, match=r"train.jsonl:\d+: image file not found"):
         run_sft(cfg)

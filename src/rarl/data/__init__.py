@@ -1,72 +1,45 @@
-"""Ordinal datasets: sample schema, readers, synthetic tasks, N-image grouping, manifests, prompts.
+"""What every recipe uses: image loading, manifest writing and validation, splits by image, errors.
 
+A recipe's own datasets (schema, readers, prompts, `prepare` sources) live in its folder under
+`rarl.recipes`; the `rarl` recipe's ordinal datasets are in `rarl.recipes.ordinal`. The helpers of a
+recipe's `rarl prepare` (output-folder check, progress bars) are in `rarl.data.prepare`.
 See docs/data.md for the manifest format and the policies (splits, grouping, skipped items).
 """
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.grouping import SPLITS, check_disjoint, find_leaks, group_samples, split_items
-from rarl.data.manifest import list_splits, load_manifest, load_summary, load_task, write_manifest
-from rarl.data.prepare import SOURCES, PrepareSummary, label_histogram, prepare
-from rarl.data.prompts import (
-    SYSTEM_PROMPT,
-    answer_text,
-    build_messages,
-    instruct_prompt,
-    prompt_corpus,
+from rarl.data.grouping import SPLITS, allocate, check_disjoint, find_leaks, split_items
+from rarl.data.images import load_rgb
+from rarl.data.manifest import (
+    SUMMARY_FILE,
+    TASK_FILE,
+    list_splits,
+    load_summary,
+    relative_path,
+    require_manifest_dir,
+    split_file,
+    write_manifest_files,
 )
-from rarl.data.readers import (
-    AVA_TASK,
-    UTKFACE_TASK,
-    ReadResult,
-    read_ava,
-    read_coco_counts,
-    read_table,
-    read_utkface,
-)
-from rarl.data.schema import OrdinalItem, OrdinalSample, OrdinalTask
-from rarl.data.synthetic import (
-    SYNTHETIC_PROPERTIES,
-    generate_synthetic,
-    render_synthetic,
-    synthetic_task,
-)
-from rarl.data.validate import validate_images
+from rarl.data.validate import check_image, find_bad_images, image_file_problem, validate_images
 
 __all__ = [
-    "AVA_TASK",
-    "SOURCES",
     "SPLITS",
-    "SYNTHETIC_PROPERTIES",
-    "SYSTEM_PROMPT",
-    "UTKFACE_TASK",
+    "SUMMARY_FILE",
+    "TASK_FILE",
     "DataError",
-    "OrdinalItem",
-    "OrdinalSample",
-    "OrdinalTask",
-    "PrepareSummary",
     "ReadReport",
-    "ReadResult",
-    "answer_text",
-    "build_messages",
+    "allocate",
     "check_disjoint",
+    "check_image",
+    "find_bad_images",
     "find_leaks",
-    "generate_synthetic",
-    "group_samples",
-    "instruct_prompt",
-    "label_histogram",
+    "image_file_problem",
     "list_splits",
-    "load_manifest",
+    "load_rgb",
     "load_summary",
-    "load_task",
-    "prepare",
-    "prompt_corpus",
-    "read_ava",
-    "read_coco_counts",
-    "read_table",
-    "read_utkface",
-    "render_synthetic",
+    "relative_path",
+    "require_manifest_dir",
+    "split_file",
     "split_items",
-    "synthetic_task",
     "validate_images",
-    "write_manifest",
+    "write_manifest_files",
 ]

@@ -23,15 +23,25 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.images import image_problem, oriented_size, to_rgb
-from rarl.data.schema import OrdinalItem
 
 MISSING = "missing image file"
 UNREADABLE = "unreadable image"
+
+
+class ImageItem(Protocol):
+    """What `validate_images` needs from an item: the path of its image."""
+
+    @property
+    def image(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=ImageItem)
 
 
 @dataclass(frozen=True)
@@ -87,12 +97,12 @@ def default_workers() -> int:
 
 
 def validate_images(
-    items: Sequence[OrdinalItem],
+    items: Sequence[ItemT],
     report: ReadReport,
     *,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[list[OrdinalItem], dict[str, str]]:
+) -> tuple[list[ItemT], dict[str, str]]:
     """The items whose image is readable, and a map image path -> content hash.
 
     Items with a missing or undecodable image are skipped in `report` (`DataError` naming the file when

@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from data_fixtures import write_jpeg
 
-from rarl.data import AVA_TASK, UTKFACE_TASK, DataError, OrdinalItem, OrdinalSample, OrdinalTask
+from rarl.data.errors import DataError
+from rarl.recipes.ordinal.readers.ava import AVA_TASK
+from rarl.recipes.ordinal.readers.utkface import UTKFACE_TASK
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample, OrdinalTask
 
 
 def test_format_value_and_range_text():
@@ -79,8 +82,8 @@ def test_item_and_sample(tmp_path: Path):
 
 
 def test_plcc_is_a_one_image_metric_like_the_others():
-    from rarl.data.schema import METRICS
-    from rarl.eval.scoring import ONE_IMAGE_METRICS
+    from rarl.recipes.ordinal.schema import METRICS
+    from rarl.recipes.ordinal.scoring import ONE_IMAGE_METRICS
 
     assert set(METRICS) == set(ONE_IMAGE_METRICS)
     task = OrdinalTask(

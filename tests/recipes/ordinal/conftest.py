@@ -1,10 +1,21 @@
-"""Synthetic results shaped like the paper's Table 2 (UTKFace), shared by the table, plot and report tests."""
+"""Fixtures of the `rarl` recipe's tests: tiny datasets in the real on-disk formats (UTKFace, AVA, COCO, CSV;
+they live in data_fixtures.py, which the tests also import helpers from), and synthetic results shaped like
+the paper's Table 2 (UTKFace), shared by the table, plot and report tests."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from rarl.eval.scoring import SizeResult
+from rarl.recipes.ordinal.scoring import SizeResult
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:  # also under --import-mode=importlib
+    sys.path.insert(0, _HERE)
+
+from data_fixtures import ava_root, coco_root, table_dir, utk_root  # noqa: E402, F401
 
 
 def make_result(

@@ -1,4 +1,4 @@
-"""Sample schema: an ordinal task, one labelled image, and an N-image sample.
+"""Sample schema of the `rarl` recipe: an ordinal task, one labelled image, and an N-image sample.
 
 An `OrdinalTask` carries what the prompt and the reward need to know about a dataset: the rule text that
 fills `[Rule]` of the paper's instruct prompt (Table 1), the value range that fills `[Value_Range]`, how
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rarl.data.errors import DataError
+from rarl.data.images import load_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -229,6 +230,4 @@ class OrdinalSample:
     def load_images(self) -> list[Image.Image]:
         """The images in presentation order, upright RGB (`rarl.data.images.load_rgb`; a bad file raises
         `DataError` naming it)."""
-        from rarl.data.images import load_rgb
-
         return [load_rgb(item.image) for item in self.items]

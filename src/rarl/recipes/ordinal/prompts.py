@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rarl.data.schema import OrdinalSample, OrdinalTask
+from rarl.recipes.ordinal.schema import OrdinalSample, OrdinalTask
 
 if TYPE_CHECKING:
     from PIL import Image

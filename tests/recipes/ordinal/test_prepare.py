@@ -9,22 +9,15 @@ from pathlib import Path
 import pytest
 from data_fixtures import UTK_GOOD, write_corrupt, write_jpeg, write_truncated_jpeg
 
-from rarl.data import (
-    SOURCES,
-    DataError,
-    OrdinalItem,
-    ReadReport,
-    answer_text,
-    build_messages,
-    find_leaks,
-    label_histogram,
-    load_manifest,
-    load_summary,
-    load_task,
-    prepare,
-    synthetic_task,
-    validate_images,
-)
+from rarl.data.errors import DataError, ReadReport
+from rarl.data.grouping import find_leaks
+from rarl.data.manifest import load_summary
+from rarl.data.validate import validate_images
+from rarl.recipes.ordinal.manifest import load_manifest, load_task
+from rarl.recipes.ordinal.prepare import SOURCES, label_histogram, prepare
+from rarl.recipes.ordinal.prompts import answer_text, build_messages
+from rarl.recipes.ordinal.schema import OrdinalItem
+from rarl.recipes.ordinal.synthetic import synthetic_task
 
 
 def _all_samples(out: Path) -> dict[str, list]:
@@ -233,7 +226,8 @@ def test_label_histogram():
     assert label_histogram([1, 1, 9], t) == {
         str(v): c for v, c in zip(range(1, 10), [2, 0, 0, 0, 0, 0, 0, 0, 1], strict=True)
     }
-    from rarl.data import AVA_TASK, UTKFACE_TASK
+    from rarl.recipes.ordinal.readers.ava import AVA_TASK
+    from rarl.recipes.ordinal.readers.utkface import UTKFACE_TASK
 
     h = label_histogram([0, 11, 12, 116], UTKFACE_TASK)
     assert list(h)[:2] == ["0-11", "12-23"] and h["0-11"] == 2 and h["12-23"] == 1 and sum(h.values()) == 4

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.schema import OrdinalItem, OrdinalTask
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalTask
 
 
 @dataclass

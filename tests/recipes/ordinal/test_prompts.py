@@ -7,14 +7,17 @@ import re
 
 import pytest
 
-from rarl.data import AVA_TASK, UTKFACE_TASK, OrdinalItem, OrdinalSample, synthetic_task
-from rarl.data.prompts import (
+from rarl.recipes.ordinal.prompts import (
     SYSTEM_PROMPT,
     answer_text,
     build_messages,
     instruct_prompt,
     prompt_corpus,
 )
+from rarl.recipes.ordinal.readers.ava import AVA_TASK
+from rarl.recipes.ordinal.readers.utkface import UTKFACE_TASK
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample
+from rarl.recipes.ordinal.synthetic import synthetic_task
 
 TABLE1_SYSTEM = (
     "The user asks a question, and the Assistant solves it. The assistant first thinks about the reasoning "

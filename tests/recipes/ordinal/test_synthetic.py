@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rarl.data import SYNTHETIC_PROPERTIES, DataError, generate_synthetic, render_synthetic, synthetic_task
+from rarl.data.errors import DataError
+from rarl.recipes.ordinal.synthetic import (
+    SYNTHETIC_PROPERTIES,
+    generate_synthetic,
+    render_synthetic,
+    synthetic_task,
+)
 
 
 def _grey(im: Image.Image) -> np.ndarray:

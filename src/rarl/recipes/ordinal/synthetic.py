@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.readers.base import ReadResult
-from rarl.data.schema import OrdinalItem, OrdinalTask
+from rarl.recipes.ordinal.readers.base import ReadResult
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalTask
 
 Drawer = Callable[[int, int, int, np.random.Generator], np.ndarray]
 MIN_IMAGE_SIZE = 28

@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.readers.base import ReadResult, check_label, file_names, require_dir, require_file
-from rarl.data.schema import OrdinalItem, OrdinalTask
+from rarl.recipes.ordinal.readers.base import ReadResult, check_label, file_names, require_dir, require_file
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalTask
 from rarl.utils.text import read_text
 
 AVA_TASK = OrdinalTask(

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from data_fixtures import AVA_ROWS, UTK_BAD, UTK_GOOD, ava_mean, write_jpeg
 
-from rarl.data import DataError, read_ava, read_coco_counts, read_table, read_utkface
-from rarl.data.readers import parse_ava_row, parse_utkface_name, parse_value_range
+from rarl.data.errors import DataError
+from rarl.recipes.ordinal.readers.ava import parse_ava_row, read_ava
+from rarl.recipes.ordinal.readers.coco_count import read_coco_counts
+from rarl.recipes.ordinal.readers.table import parse_value_range, read_table
+from rarl.recipes.ordinal.readers.utkface import parse_utkface_name, read_utkface
 
 # --- UTKFace -------------------------------------------------------------------------------------------
 

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rarl.data import (
-    DataError,
-    OrdinalItem,
-    OrdinalSample,
-    OrdinalTask,
-    load_manifest,
-    load_task,
-    write_manifest,
-)
+from rarl.data.errors import DataError
+from rarl.recipes.ordinal.manifest import load_manifest, load_task, write_manifest
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample, OrdinalTask
 
 TASK = OrdinalTask("t", "level", (1, 9), "int", 0, 2.0, "accuracy")
 

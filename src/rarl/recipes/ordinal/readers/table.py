@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.readers.base import ReadResult, check_label, require_dir, require_file
-from rarl.data.schema import METRICS, OrdinalItem, OrdinalTask
+from rarl.recipes.ordinal.readers.base import ReadResult, check_label, require_dir, require_file
+from rarl.recipes.ordinal.schema import METRICS, OrdinalItem, OrdinalTask
 from rarl.utils.text import read_text
 
 _RANGE = re.compile(r"^\s*(-?\d+(?:\.\d*)?)\s*[-,:]\s*(-?\d+(?:\.\d*)?)\s*$")

@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 
 from rarl.data.errors import ReadReport
-from rarl.data.readers.base import ReadResult, check_label, require_dir
-from rarl.data.schema import OrdinalItem, OrdinalTask
+from rarl.recipes.ordinal.readers.base import ReadResult, check_label, require_dir
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalTask
 
 UTKFACE_TASK = OrdinalTask(
     name="utkface",
