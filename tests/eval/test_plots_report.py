@@ -1,17 +1,15 @@
-"""Figures (valid PNGs, missing keys, several runs) and the report folder."""
+"""Training-curve figures (valid PNGs, missing keys, several runs), the report page, a light import."""
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import pytest
 from PIL import Image
 
-from rarl.eval.plots import plot_size_bars, plot_training_curves
-from rarl.eval.report import write_report
-from rarl.eval.tables import results_from_json
+from rarl.eval.plots import plot_training_curves
+from rarl.eval.report import html_page
 
 
 def _log(steps: int = 30, stage_at: int = 15, drop: tuple[str, ...] = ()) -> list[dict]:
@@ -79,42 +77,13 @@ def test_training_curves_bad_smooth(tmp_path):
         plot_training_curves(_log(), tmp_path / "x.png", smooth=1.0)
 
 
-def test_size_bars(tmp_path, paper_rows):
-    _assert_png(plot_size_bars(paper_rows, tmp_path / "bars.png", title="UTKFace"))
-    nan = math.nan
-    from rarl.eval.scoring import SizeResult
-
-    partial = {
-        "a": {2: SizeResult(2, "tau", -0.1, -0.2, 0.05, 0.5, 10, {})},
-        "b": {2: SizeResult(2, "tau", nan, nan, nan, nan, 0, {})},
-    }
-    _assert_png(plot_size_bars(partial, tmp_path / "partial.png"))
-
-
-def test_write_report(tmp_path, paper_rows):
-    out = write_report(tmp_path / "rep", paper_rows, "UTKFace test", curves={"RARL": _log()}, notes="seed 0")
-    names = {p.name for p in out.iterdir()}
-    assert {
-        "results.json",
-        "table.md",
-        "size_bars.png",
-        "training_curves.png",
-        "report.md",
-        "index.html",
-    } <= names
-    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]  # no temporaries left
-    _assert_png(out / "size_bars.png")
-    _assert_png(out / "training_curves.png")
-    assert results_from_json((out / "results.json").read_text())["+ RARL"] == paper_rows["+ RARL"]
-    report = (out / "report.md").read_text()
-    assert "# UTKFace test" in report and "**4.02**" in report and "training_curves.png" in report
-    page = (out / "index.html").read_text()
-    assert '<img src="size_bars.png"' in page and "<table" in page and "seed 0" in page
-
-    # Re-written without curves: the stale curve figure goes.
-    write_report(out, paper_rows, "UTKFace test")
-    assert not (out / "training_curves.png").exists()
-    assert "training_curves.png" not in (out / "index.html").read_text()
+def test_html_page_is_a_complete_static_page():
+    page = html_page("A <b> title", ["<p>body</p>"], notes="  seed 0 & more  ")
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</body></html>\n")
+    assert "<title>A &lt;b&gt; title</title>" in page and "<h1>A &lt;b&gt; title</h1>" in page
+    assert '<pre class="notes">seed 0 &amp; more</pre>' in page and "<p>body</p>" in page
+    assert "<script" not in page
+    assert "<pre" not in html_page("t", [])
 
 
 def test_package_import_stays_light():

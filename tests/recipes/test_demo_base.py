@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rarl.recipes.ordinal.demo import SCALES, demo_data, repeated_images, resolve_base
+from rarl.recipes.ordinal.demo import resolve_base
 from rarl.recipes.ordinal.demo_base import (
     BASE_INFO,
     BASE_SPECS,
@@ -17,6 +17,7 @@ from rarl.recipes.ordinal.demo_base import (
     manifest_image_digests,
     warmup_data,
 )
+from rarl.recipes.ordinal.demo_task import SCALES, demo_data, repeated_images
 from rarl.utils.config import ConfigError
 
 

@@ -1,64 +1,30 @@
-"""Evaluation: metrics, the per-size scoring policy, bootstrap intervals, tables, plots and reports.
+"""Evaluation pieces every recipe uses: metrics, bootstrap intervals, paired verdicts, training-curve figures,
+the report page, and the driver that answers a recipe's test samples with each model (`rarl.eval.protocol`).
 
-Importing this package does not import matplotlib or rich; the plotting and terminal-table functions
-import them when called. The scoring policy is described in `rarl.eval.scoring` and docs/evaluation.md.
+Importing this package does not import matplotlib or rich; the plotting functions import matplotlib when
+called. A recipe's own scoring policy, tables and report live in its folder (the `rarl` recipe's 1/2/4/8-image
+protocol in `rarl.recipes.ordinal.scoring`; see docs/evaluation.md).
 """
 
 from rarl.eval.bootstrap import bootstrap_ci, mean_rows
 from rarl.eval.metrics import accuracy, kendall_tau, mae, plcc, srcc
-from rarl.eval.plots import DEFAULT_PANELS, plot_size_bars, plot_training_curves
-from rarl.eval.report import write_report
-from rarl.eval.scoring import (
-    ONE_IMAGE_METRICS,
-    RANKING_METRIC,
-    OneImageOutcome,
-    ParsedLike,
-    RankingOutcome,
-    SizeResult,
-    higher_is_better,
-    score_one_image,
-    score_ranking,
-    score_size,
-)
-from rarl.eval.tables import (
-    Rows,
-    format_value,
-    render_ablation_table,
-    render_html_table,
-    render_markdown_table,
-    render_rich_table,
-    results_from_json,
-    results_to_json,
-)
+from rarl.eval.plots import DEFAULT_PANELS, plot_training_curves, save_png
+from rarl.eval.report import REPORT_CSS, html_page
+from rarl.eval.verdict import PairedVerdict, paired_difference
 
 __all__ = [
     "DEFAULT_PANELS",
-    "ONE_IMAGE_METRICS",
-    "RANKING_METRIC",
-    "OneImageOutcome",
-    "ParsedLike",
-    "RankingOutcome",
-    "Rows",
-    "SizeResult",
+    "REPORT_CSS",
+    "PairedVerdict",
     "accuracy",
     "bootstrap_ci",
-    "format_value",
-    "higher_is_better",
+    "html_page",
     "kendall_tau",
     "mae",
     "mean_rows",
+    "paired_difference",
     "plcc",
-    "plot_size_bars",
     "plot_training_curves",
-    "render_ablation_table",
-    "render_html_table",
-    "render_markdown_table",
-    "render_rich_table",
-    "results_from_json",
-    "results_to_json",
-    "score_one_image",
-    "score_ranking",
-    "score_size",
+    "save_png",
     "srcc",
-    "write_report",
 ]

@@ -1,7 +1,8 @@
 """The `rarl` recipe: estimate and rank an ordinal quantity over 1, 2, 4 or 8 images (RARL paper).
 
-Samples are `rarl.data.OrdinalSample` read from a manifest written by `rarl prepare`; a size is the number of
-images. The prompt is the paper's Table 1 (`rarl.data.prompts`), the reference answer the ground truth sorted
+Samples are `OrdinalSample`s (`rarl.recipes.ordinal.schema`) read from a manifest written by `rarl prepare`
+(`rarl.recipes.ordinal.prepare`); a size is the number of images. The prompt is the paper's Table 1
+(`rarl.recipes.ordinal.prompts`), the reference answer the ground truth sorted
 ascending in the `<think>..</think><answer>[..]</answer>` format, the target the labels in presentation order,
 the reward `RankingAwareReward` (Eq. 3-8) by default, and the evaluation the paper's 1/2/4/8-image protocol
 (`rarl.recipes.ordinal.evaluation`). Its ablations (Tables 3 and 6) are in `rarl.recipes.ordinal.ablations`
@@ -18,7 +19,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from rarl.data.errors import DataError
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
+from rarl.recipes.ordinal.ablations import ABLATIONS
+from rarl.recipes.ordinal.demo import run_demo
+from rarl.recipes.ordinal.demo_base import SHIPPED_BASE
+from rarl.recipes.ordinal.evaluation import evaluate_policy
+from rarl.recipes.ordinal.manifest import load_manifest, load_task
+from rarl.recipes.ordinal.prompts import answer_text, build_messages
+from rarl.recipes.ordinal.report import write_report
+from rarl.recipes.ordinal.tables import render_markdown_table, render_rich_table
+from rarl.recipes.ordinal.verdict import verdict_lines
 from rarl.rewards.batch import BatchReward, build_reward
 
 
@@ -28,14 +41,14 @@ class OrdinalRecipe(RecipeBase):
 
     name = "rarl"
     modes = ("think",)
+    default_reward = "rarl"
+    shipped_base = SHIPPED_BASE
 
     def __init__(self) -> None:
         self._tasks: dict[str, Any] = {}
 
     def task(self, manifest: str) -> Any:
         """The manifest's `OrdinalTask` (read once)."""
-        from rarl.data import load_task
-
         key = str(manifest)
         if key not in self._tasks:
             self._tasks[key] = load_task(manifest)
@@ -44,21 +57,15 @@ class OrdinalRecipe(RecipeBase):
     def load_samples(self, manifest: str, split: str, sizes: Sequence[int] | None = None) -> list[Any]:
         """The split's samples of the given sizes (all sizes when none are given); every image of them is
         checked up front (exists, header readable), so a bad one is named before any model is loaded."""
-        from rarl.data import DataError, load_manifest
-
         if not manifest:
             raise DataError("data.manifest is empty: point it at a folder written by `rarl prepare`")
         return load_manifest(manifest, split, sizes or None, check_files=True)
 
     def messages(self, sample: Any, mode: str | None = None) -> Conversation:
-        from rarl.data.prompts import build_messages
-
         self.resolve_mode(mode)
         return build_messages(sample)
 
-    def reference_answer(self, sample: Any) -> str:
-        from rarl.data.prompts import answer_text
-
+    def reference_answer(self, sample: Any, mode: str | None = None) -> str:
         return answer_text(sample)
 
     def target(self, sample: Any) -> list[float]:
@@ -78,8 +85,6 @@ class OrdinalRecipe(RecipeBase):
     def evaluate(
         self, policy: Any, manifest: str, settings: Any, name: str = "model"
     ) -> tuple[dict[int, Any], list[dict[str, Any]]]:
-        from rarl.recipes.ordinal.evaluation import evaluate_policy
-
         return evaluate_policy(policy, manifest, settings, name=name, messages_fn=self.messages)
 
     def write_report(
@@ -91,12 +96,6 @@ class OrdinalRecipe(RecipeBase):
         curves: Mapping[str, list[dict[str, Any]]] | None = None,
         settings: Any = None,
     ) -> str:
-        from rich.console import Console
-
-        from rarl.eval.report import write_report
-        from rarl.eval.tables import render_markdown_table, render_rich_table
-        from rarl.eval.verdict import verdict_lines
-
         sizes = tuple(settings.sizes) if settings is not None else (1, 2, 4, 8)
         n_boot = getattr(settings, "n_boot", 1000)
         verdicts = verdict_lines(dict(results), sizes=sizes, n_boot=n_boot) if len(results) > 1 else []
@@ -114,14 +113,10 @@ class OrdinalRecipe(RecipeBase):
 
     def ablations(self) -> Any:
         """The recipe's ablation plan (variants and table rows) for `rarl ablate`."""
-        from rarl.recipes.ordinal.ablations import ABLATIONS
-
         return ABLATIONS
 
     def demo(
         self, out: str | Path, size: str = "default", seed: int = 0, base: str | Path = "shipped"
     ) -> dict[str, Any]:
         """The CPU demo: the shipped tiny Qwen2.5-VL base, synthetic brightness task, base vs SFT vs RARL."""
-        from rarl.recipes.ordinal.demo import run_demo
-
         return run_demo(out, size=size, seed=seed, base=base)

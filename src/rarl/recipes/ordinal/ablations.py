@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rarl.ablate import AblationPlan
+from rarl.recipes.base import AblationPlan
+from rarl.recipes.ordinal.tables import render_ablation_table
 from rarl.train.config import StageConfig, TrainConfig
 
 
@@ -72,8 +73,6 @@ TABLE_ROWS: list[tuple[str, str, str, str]] = [
 
 
 def _render(sections: dict[str, dict[str, dict[str, Any]]], title: str, settings: Any) -> str:
-    from rarl.eval.tables import render_ablation_table
-
     return render_ablation_table(sections, title=title, sizes=settings.sizes)
 
 

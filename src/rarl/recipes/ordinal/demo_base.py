@@ -29,6 +29,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import tokenizers
+import torch
+import transformers
+
+from rarl.eval.settings import EvalSettings
+from rarl.model.tiny import build_tiny_qwen2_5_vl
+from rarl.recipes.demo_common import demo_sft_config
+from rarl.recipes.ordinal.demo_task import SCALES, brightness_data, demo_data
+from rarl.recipes.runs import evaluate as evaluate_models
+from rarl.recipes.runs import run_sft
+from rarl.train.config import OptimConfig
+from rarl.utils.config import ConfigError
+
 SHIPPED_BASE = Path(__file__).with_name("demo_base")
 """The shipped base model folder (package data)."""
 
@@ -96,8 +109,6 @@ def manifest_image_digests(manifest: Path) -> set[str]:
 
 def warmup_data(out: Path, spec: BaseSpec, *, quiet: bool = True) -> Path:
     """The warm-up manifest (brightness, 1/2/4/8 images) drawn with `WARMUP_DATA_SEED` into `out`."""
-    from rarl.recipes.ordinal.demo import brightness_data
-
     samples = {"train": spec.train_samples_per_size, "val": spec.val_samples_per_size, "test": 4}
     return brightness_data(
         out, seed=WARMUP_DATA_SEED, num_images=spec.num_images, samples_per_size=samples, quiet=quiet
@@ -129,13 +140,6 @@ def build_base(
       content); by default the demo's own data at this spec's scale is drawn and checked;
     - `work`: where the tiny model, warm-up data and training run go (default: a temporary folder).
     """
-    from rarl.eval.protocol import EvalSettings, evaluate_models
-    from rarl.model.tiny import build_tiny_qwen2_5_vl
-    from rarl.recipes.demo_common import demo_sft_config
-    from rarl.train.config import OptimConfig
-    from rarl.train.sft import run_sft
-    from rarl.utils.config import ConfigError
-
     if spec not in BASE_SPECS:
         raise ConfigError(f"unknown base spec {spec!r}; choose from {sorted(BASE_SPECS)}")
     s = BASE_SPECS[spec]
@@ -146,10 +150,12 @@ def build_base(
         root.mkdir(parents=True, exist_ok=True)
         tiny = build_tiny_qwen2_5_vl(root / "tiny-model", seed=seed, num_layers=s.num_layers)
         warm = warmup_data(root / "warmup-data", s)
-        demo_data = check_against if check_against is not None else _demo_data(root / "demo-data", spec, seed)
-        shared = manifest_image_digests(warm) & manifest_image_digests(demo_data)
+        demo_manifest = (
+            check_against if check_against is not None else _demo_data(root / "demo-data", spec, seed)
+        )
+        shared = manifest_image_digests(warm) & manifest_image_digests(demo_manifest)
         if shared:
-            raise RuntimeError(f"{len(shared)} warm-up image(s) also in the demo data {demo_data}")
+            raise RuntimeError(f"{len(shared)} warm-up image(s) also in the demo data {demo_manifest}")
         cfg = demo_sft_config(str(tiny), warm, root / "sft", steps=s.steps, lr=s.lr, batch=s.batch, seed=seed)
         cfg.optim = OptimConfig(lr=s.lr, max_grad_norm=1.0, warmup_steps=s.warmup_steps, scheduler="cosine")
         trained = Path(run_sft(cfg))
@@ -168,7 +174,9 @@ def build_base(
         "seed": seed,
         "warmup_data_seed": WARMUP_DATA_SEED,
         "task": "synthetic brightness, levels 1..9",
-        "disjoint_from": str(demo_data) if check_against is not None else f"the demo's data (seed {seed})",
+        "disjoint_from": str(demo_manifest)
+        if check_against is not None
+        else f"the demo's data (seed {seed})",
         "val_scores": base_scores(results),
         "model_sha256": sha256_file(out / "model.safetensors"),
         "train_seconds": round(train_seconds, 1),
@@ -180,16 +188,10 @@ def build_base(
 
 def _demo_data(out: Path, spec: str, seed: int) -> Path:
     """The demo's own data at the matching scale (for the disjointness check)."""
-    from rarl.recipes.ordinal.demo import SCALES, demo_data
-
     return demo_data(out, SCALES["smoke" if spec == "smoke" else "default"], seed, quiet=True)
 
 
 def _versions() -> dict[str, str]:
-    import tokenizers
-    import torch
-    import transformers
-
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,

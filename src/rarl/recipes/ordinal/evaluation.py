@@ -2,8 +2,8 @@
 
 For each size the policy answers every test sample once (greedy by default), the answer is parsed with the
 reward module's parser (`rarl.rewards.parse_answer`, the same code that scores training rollouts), and the
-per-size metric is computed with the failure policy of `rarl.eval.scoring` (applied to every model alike;
-the failure rate is reported beside each number).
+per-size metric is computed with the failure policy of `rarl.recipes.ordinal.scoring` (applied to every model
+alike; the failure rate is reported beside each number).
 """
 
 from __future__ import annotations
@@ -13,14 +13,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rarl.eval.protocol import EvalSettings, generate_answers
+from rich.console import Console
+from rich.progress import Progress
+
+from rarl.data.errors import DataError
+from rarl.data.validate import image_file_problem
+from rarl.eval.protocol import generate_answers
+from rarl.eval.settings import EvalSettings
+from rarl.model import load_policy
+from rarl.recipes.ordinal.manifest import load_manifest, load_task
+from rarl.recipes.ordinal.prompts import build_messages
+from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample, OrdinalTask
+from rarl.recipes.ordinal.scoring import score_size
+from rarl.rewards import parse_answer
 
 log = logging.getLogger("rarl")
 
 
 def _messages(sample: Any) -> list[dict[str, Any]]:
-    from rarl.data.prompts import build_messages
-
     return build_messages(sample)
 
 
@@ -32,12 +42,6 @@ def evaluate_policy(
     messages_fn: Any = None,
 ) -> tuple[dict[int, Any], list[dict[str, Any]]]:
     """Score one policy on every size -> ({size: SizeResult}, prediction rows)."""
-    from rich.progress import Progress
-
-    from rarl.data import load_manifest, load_task
-    from rarl.eval.scoring import score_size
-    from rarl.rewards import parse_answer
-
     task = load_task(manifest_dir)
     samples = load_manifest(manifest_dir, settings.split, sizes=list(settings.sizes))
     by_size = {n: [s for s in samples if s.n == n] for n in settings.sizes}
@@ -89,13 +93,6 @@ def rank_images(
     model_path: str | Path, images: Sequence[Path], rule: str, value_range: str, max_new_tokens: int = 256
 ) -> dict[str, Any]:
     """Run a model on 1-8 user images; print the raw answer and the parsed ranking."""
-    from rich.console import Console
-
-    from rarl.data import DataError, OrdinalItem, OrdinalSample, OrdinalTask
-    from rarl.data.validate import image_file_problem
-    from rarl.model import load_policy
-    from rarl.rewards import parse_answer
-
     settings = EvalSettings(max_new_tokens=max_new_tokens, batch_size=1)  # bad options fail before any work
     if not 1 <= len(images) <= 8:
         raise DataError(f"rank takes 1 to 8 images, got {len(images)}")

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from rarl.eval.scoring import SizeResult
-from rarl.eval.tables import (
+from rarl.recipes.ordinal.scoring import SizeResult
+from rarl.recipes.ordinal.tables import (
     format_value,
     render_ablation_table,
     render_html_table,

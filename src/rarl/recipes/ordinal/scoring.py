@@ -1,4 +1,4 @@
-"""Per-size scoring policy of the 1/2/4/8-image protocol (paper Sec. 4.1, Tables 2-6).
+"""Per-size scoring policy of the `rarl` recipe's 1/2/4/8-image protocol (paper Sec. 4.1, Tables 2-6).
 
 The same rules apply to every model, base, SFT or RL; docs/evaluation.md states them for readers.
 
@@ -107,7 +107,7 @@ class SizeResult:
     per_sample: tuple[float, ...] = ()
     """Each counted sample's contribution, whose mean is `value` (absolute error, 0/100 hit, tau), in sample
     order; empty for correlation metrics. Two models scored on the same samples can be compared pairwise
-    (`rarl.eval.verdict`)."""
+    (`rarl.recipes.ordinal.verdict`)."""
 
     @property
     def higher_is_better(self) -> bool:

@@ -1,4 +1,4 @@
-"""The per-size scoring policy on hand-worked cases (see rarl.eval.scoring and docs/evaluation.md)."""
+"""The per-size scoring policy on hand-worked cases (see rarl.recipes.ordinal.scoring, docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rarl.eval.scoring import (
+from rarl.recipes.ordinal.scoring import (
     SizeResult,
     higher_is_better,
     score_one_image,

@@ -2,9 +2,9 @@
 
 `Rows` maps a model name to its results per size: `{"Qwen2.5-VL-3B + RARL": {1: SizeResult, 2: ..., 8: ...}}`.
 Rows keep their insertion order. A cell reads `0.812 [0.790, 0.830] (fail 1.5%)`: the value, its bootstrap
-confidence interval and the failure rate of the answers (see `rarl.eval.scoring`). The best value of each
-column is bold (lowest MAE, highest otherwise; ties at the shown precision are all bold), but only when the
-column has at least two values. Missing cells show `-`, as in the paper.
+confidence interval and the failure rate of the answers (see `rarl.recipes.ordinal.scoring`). The best value
+of each column is bold (lowest MAE, highest otherwise; ties at the shown precision are all bold), but only
+when the column has at least two values. Missing cells show `-`, as in the paper.
 
 Renderers: Markdown (`render_markdown_table`, `render_ablation_table`), HTML for the static report
 (`render_html_table`) and a `rich.table.Table` for the terminal (`render_rich_table`).
@@ -17,12 +17,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rarl.eval.scoring import SizeResult, higher_is_better
+from rich.table import Table
+from rich.text import Text
 
-if TYPE_CHECKING:
-    from rich.table import Table
+from rarl.recipes.ordinal.scoring import SizeResult, higher_is_better
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -275,9 +275,6 @@ def render_rich_table(
     rows: Rows, title: str = "", sizes: Sequence[int] = DEFAULT_SIZES, *, ci_level: float = 0.95
 ) -> Table:
     """The same table as a `rich.table.Table` for the terminal (value and CI on one line, failure below)."""
-    from rich.table import Table
-    from rich.text import Text
-
     grid = _build_grid(_single_task(rows), sizes)
     table = Table(title=title or None, caption=f"{_legend(ci_level)} {grid.n_note}.", show_lines=True)
     table.add_column("Method", style="cyan", no_wrap=True)
