@@ -28,10 +28,11 @@ def val_score(per_size: dict[int, Any]) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from rarl.eval.protocol import EvalSettings, evaluate_models
-    from rarl.recipes.ordinal.demo import SCALES, _rarl_config, _sft_config, demo_data, resolve_base
-    from rarl.train.grpo import run_grpo
-    from rarl.train.sft import run_sft
+    from rarl.eval.protocol import EvalSettings
+    from rarl.recipes.ordinal.demo import _rarl_config, _sft_config, resolve_base
+    from rarl.recipes.ordinal.demo_task import SCALES, demo_data
+    from rarl.recipes.runs import evaluate as evaluate_models
+    from rarl.recipes.runs import run_grpo, run_sft
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="/tmp/rarl-selection", help="work folder (data, runs, evaluations)")

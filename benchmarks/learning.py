@@ -95,8 +95,8 @@ def build_base(out: Path, seed: int = 0) -> tuple[Path, Path]:
     """The benchmark's weak base and its task data under `out`; reused when already there."""
     from rarl.model.tiny import build_tiny_qwen2_5_vl
     from rarl.recipes.demo_common import demo_sft_config
-    from rarl.recipes.ordinal.demo import brightness_data
-    from rarl.train.sft import run_sft
+    from rarl.recipes.ordinal.demo_task import brightness_data
+    from rarl.recipes.runs import run_sft
 
     w = WEAK_BASE
     base, data, warm = out / "base" / "final", out / "data", out / "warmup-data"
@@ -120,6 +120,7 @@ def build_base(out: Path, seed: int = 0) -> tuple[Path, Path]:
 
 def run_variant(args: argparse.Namespace, base: Path, data: Path, variant: str, seed: int) -> dict[str, Any]:
     """One single-stage GRPO run; returns its per-step metrics and wall time."""
+    from rarl.recipes.runs import run_grpo
     from rarl.train.config import (
         AlgorithmConfig,
         CheckpointConfig,
@@ -131,7 +132,6 @@ def run_variant(args: argparse.Namespace, base: Path, data: Path, variant: str, 
         StageConfig,
         TrainConfig,
     )
-    from rarl.train.grpo import run_grpo
     from rarl.train.metrics_log import read_metrics
 
     out = Path(args.out) / "runs" / f"{variant}-seed{seed}"

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> list[float]:
     import torch
 
     from rarl.model import generate
+    from rarl.recipes.runs import grpo_trainer
     from rarl.train.config import (
         AlgorithmConfig,
         DataConfig,
@@ -47,7 +48,6 @@ def main(argv: list[str] | None = None) -> list[float]:
         StageConfig,
         TrainConfig,
     )
-    from rarl.train.grpo import GRPOTrainer
 
     torch.set_num_threads(1)
     cfg = TrainConfig(
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> list[float]:
         stages=[StageConfig(name="main", steps=1, reward_kwargs={"weights": [0.0, 0.0, 1.0]})],
         logging=LoggingConfig(progress=False, sample_every=0),
     )
-    trainer = GRPOTrainer(cfg)
+    trainer = grpo_trainer(cfg)
     if args.optimizer == "sgd":
         trainer.optimizer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=args.lr)
     stage = cfg.stages[0]

@@ -42,7 +42,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from rarl.recipes.quality.demo import SCALES, benchmark_inputs, refine_config
-    from rarl.train.grpo import GRPOTrainer
+    from rarl.recipes.runs import grpo_trainer
     from rarl.train.metrics_log import read_metrics
 
     scale = SCALES["default"]
@@ -61,7 +61,7 @@ def main() -> None:
         )
         cfg = refine_config(str(base), data, None, out / "run", bench, args.seed)
         cfg.logging.progress = False
-        trainer = GRPOTrainer(cfg)
+        trainer = grpo_trainer(cfg)
         pd_seconds: list[float] = []
         calls: list[int] = []
         original = trainer.scorer.score

@@ -138,9 +138,9 @@ class SizeResult:
 # ---------------------------------------------------------------------------------------------- setup
 def build_inputs(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     """The model folder (the tiny model unless --model / --full-size) and a synthetic manifest with every size."""
-    from rarl.data.prepare import prepare
     from rarl.model import build_tiny_qwen2_5_vl
     from rarl.model.full_size import write_random_full_size
+    from rarl.recipes.ordinal.prepare import prepare
 
     if args.model is not None:
         model = args.model
@@ -269,6 +269,7 @@ def run_ours(
     """1 warm-up + `--steps` timed `GRPOTrainer.step` calls on one N-image stage."""
     from accelerate import Accelerator
 
+    from rarl.recipes.runs import recipe_for
     from rarl.train.grpo import GRPOTrainer
 
     class CountingTrainer(GRPOTrainer):
@@ -285,7 +286,7 @@ def run_ours(
     accelerator = Accelerator(cpu=args.device == "cpu")
     if accelerator.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(accelerator.device)
-    trainer = CountingTrainer(cfg, accelerator=accelerator)
+    trainer = CountingTrainer(cfg, recipe_for(cfg), accelerator=accelerator)
     n_params = language_model_parameters(trainer.policy.model)
     stage = cfg.stages[0]
     reward_fn = trainer._reward_fn(stage)
@@ -391,8 +392,8 @@ def trl_dataset(manifest: Path, n_images: int) -> Any:
     """Conversational prompts (Table 1 messages with image placeholders), their images, and labels."""
     from datasets import Dataset
 
-    from rarl.data import load_manifest
-    from rarl.data.prompts import build_messages
+    from rarl.recipes.ordinal.manifest import load_manifest
+    from rarl.recipes.ordinal.prompts import build_messages
 
     rows = []
     for sample in load_manifest(manifest, "train", sizes=[n_images]):
@@ -410,9 +411,9 @@ def run_trl(model: Path, manifest: Path, tmp: Path, n_images: int, args: argpars
     from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from rarl.data import load_task
     from rarl.integrations.trl import make_trl_reward
     from rarl.model import LoraSettings, load_policy
+    from rarl.recipes.ordinal.manifest import load_task
 
     task = load_task(manifest)
     rarl_reward = make_trl_reward(delta=task.delta, weights=(1.0, 1.0, 1.0), value_range=task.value_range)

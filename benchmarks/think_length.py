@@ -42,7 +42,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from rarl.recipes.quality.demo import SCALES, benchmark_inputs, refine_config
-    from rarl.train.grpo import run_grpo
+    from rarl.recipes.runs import run_grpo
     from rarl.train.metrics_log import read_metrics
 
     scale = replace(

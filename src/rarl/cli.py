@@ -131,36 +131,32 @@ def prepare(
         ),
     ] = None,
 ) -> None:
-    """Validate a dataset and write a manifest (rarl: 1/2/4/8-image samples; vision-r1: boxes).
+    """Validate a dataset and write a manifest; each recipe offers its own sources (`prepare_sources`).
 
     Sources of the `rarl` recipe: utkface, ava, coco-count, csv, jsonl, synthetic. Sources of the `vision-r1`
-    recipe: coco, refcoco, boxes-jsonl (--root is the annotation file), synthetic-shapes.
+    recipe: coco, refcoco, boxes-jsonl (--root is the annotation file), synthetic-shapes. Sources of the
+    `refine-iqa` recipe: the IQA datasets, iqa-csv, iqa-merge, synthetic-quality, refine-perception.
     """
-    from rarl.recipes.localization.prepare import LOCALIZATION_SOURCES, prepare_localization
-    from rarl.utils.config import parse_override
+    from rarl.recipes import RECIPES, get_recipe
+    from rarl.utils.config import ConfigError, parse_override
 
     _check_seed(seed)
     options = {}
     for item in option or []:
         path, value = parse_override(item)
         options[".".join(path)] = value
-    if source in LOCALIZATION_SOURCES:
-        summary = prepare_localization(source, out, root=root, seed=seed, strict=strict, **options)
+    sources = {}
+    for name in RECIPES.names():
+        for key, fn in get_recipe(name).prepare_sources().items():
+            sources.setdefault(key, fn)
+    if source not in sources:
+        raise ConfigError(f"unknown source {source!r}; choose from {', '.join(sorted(sources))}")
+    summary = sources[source](
+        source, out, root=root, sizes=tuple(_int_list(sizes)), seed=seed, strict=strict, **options
+    )
+    if callable(getattr(summary, "lines", None)):
         for line in summary.lines():
             console.print(line, soft_wrap=True)
-        return
-    from rarl.recipes.quality.perception import prepare_perception
-    from rarl.recipes.quality.prepare import QUALITY_SOURCES, prepare_quality
-
-    if source in QUALITY_SOURCES or source == "refine-perception":
-        run = prepare_perception if source == "refine-perception" else prepare_quality
-        summary = run(source, out, root=root, seed=seed, strict=strict, **options)
-        for line in summary.lines():
-            console.print(line, soft_wrap=True)
-        return
-    from rarl.data.prepare import prepare as run_prepare
-
-    run_prepare(source, out, root=root, sizes=tuple(_int_list(sizes)), seed=seed, strict=strict, **options)
 
 
 @app.command("build-tiny")
@@ -211,8 +207,8 @@ def train(
     ] = False,
 ) -> None:
     """GRPO training of a recipe (default rarl: ranking-aware reward, RMO, two stages). Extra args: key=value."""
+    from rarl.recipes.runs import run_grpo
     from rarl.train.config import TrainConfig
-    from rarl.train.grpo import run_grpo
     from rarl.utils.config import ConfigError, load_config
 
     cfg = load_config(TrainConfig, config, ctx.args)
@@ -232,8 +228,8 @@ def sft(
     ] = False,
 ) -> None:
     """Supervised fine-tuning on the recipe's reference answers (the +SFT baseline). Extra args: key=value."""
+    from rarl.recipes.runs import run_sft
     from rarl.train.config import SFTConfig
-    from rarl.train.sft import run_sft
     from rarl.utils.config import load_config
 
     cfg = load_config(SFTConfig, config, ctx.args)
@@ -260,9 +256,12 @@ def evaluate(
     ] = "rarl",
 ) -> None:
     """Evaluate models with a recipe's protocol (rarl: 1/2/4/8-image test sets); write JSON, tables, plots."""
-    from rarl.eval.protocol import EvalSettings, evaluate_models
+    from rarl.eval.settings import EvalSettings
+    from rarl.recipes import get_recipe
+    from rarl.recipes.runs import evaluate as evaluate_models
 
     _check_seed(seed)
+    chosen = get_recipe(recipe)  # an unknown recipe fails before any model is loaded
     models = {}
     for spec in model:
         name, _, path = spec.rpartition("=") if "=" in spec else (Path(spec).name, "", spec)
@@ -278,7 +277,7 @@ def evaluate(
         n_boot=n_boot,
         seed=seed,
     )
-    evaluate_models(models, data, out, settings, recipe=recipe)
+    evaluate_models(models, data, out, settings, recipe=chosen)
 
 
 @app.command()
@@ -358,7 +357,8 @@ def ablate(
         raise ConfigError(f"--eval-max-samples must be >= 1, got {eval_max_samples}")
     only = [v.strip() for v in variants.split(",") if v.strip()]
     recipe = get_recipe(load_config(TrainConfig, config, ctx.args).recipe)
-    known = sorted(recipe.ablations().variants) if hasattr(recipe, "ablations") else []
+    plan = recipe.ablations()
+    known = sorted(plan.variants) if plan is not None else []
     unknown = [v for v in only if v not in known]
     if unknown:
         raise ConfigError(f"--variants: unknown ablation variant {unknown[0]!r}; choose from {known}")
@@ -393,8 +393,6 @@ def demo(
 
     _check_seed(seed)
     chosen = get_recipe(recipe)
-    if not hasattr(chosen, "demo"):
-        raise ConfigError(f"recipe {recipe!r} has no demo")
     if out is None:
         name = str(getattr(chosen, "name", recipe))
         out = Path("runs/demo") if name == "rarl" else Path(f"runs/demo-{name}")

@@ -36,7 +36,10 @@ NO_MODEL = "/nonexistent/model"  # option checks must fail before any model woul
         ("optim.lr=nan", ["optim.lr: expected a number", "(not a number)"]),
         ("optim.lr=.inf", ["optim.lr must be a finite number > 0, got inf"]),
         ("stages.0.lr=nan", ["stages[0].lr: expected a number"]),
-        ("rollout.backend=bogus", ["rollout.backend must be one of ['hf', 'vllm'] or a plug-in, got 'bogus'"]),
+        (
+            "rollout.backend=bogus",
+            ["rollout.backend must be one of ['hf', 'vllm'] or a plug-in, got 'bogus'"],
+        ),
         ("rollout.top_p=0", ["rollout.top_p must be in (0, 1]"]),
         ("reward.name=bogus", ["unknown reward 'bogus'", "rarl"]),
         ("stages.0.reward_kwargs.weights=[1]", ["weights must be three numbers"]),

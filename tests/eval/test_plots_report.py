@@ -86,9 +86,10 @@ def test_html_page_is_a_complete_static_page():
     assert "<pre" not in html_page("t", [])
 
 
-def test_package_import_stays_light():
+def test_command_line_starts_light():
+    """`rarl --help` loads no torch, matplotlib or scipy: the CLI defers its commands' imports."""
     import subprocess
 
-    code = "import sys, rarl.eval; print(any(m in sys.modules for m in ('matplotlib', 'rich', 'scipy')))"
+    code = "import sys, rarl.cli; print(any(m in sys.modules for m in ('torch', 'matplotlib', 'scipy')))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"

@@ -1,8 +1,7 @@
 """Evaluation pieces every recipe uses: metrics, bootstrap intervals, paired verdicts, training-curve figures,
 the report page, and the driver that answers a recipe's test samples with each model (`rarl.eval.protocol`).
 
-Importing this package does not import matplotlib or rich; the plotting functions import matplotlib when
-called. A recipe's own scoring policy, tables and report live in its folder (the `rarl` recipe's 1/2/4/8-image
+A recipe's own scoring policy, tables and report live in its folder (the `rarl` recipe's 1/2/4/8-image
 protocol in `rarl.recipes.ordinal.scoring`; see docs/evaluation.md).
 """
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.stats import rankdata
 
 from rarl.utils.ranking import kendall_tau_b
 
@@ -112,8 +113,6 @@ def plcc(pred: ArrayLike, label: ArrayLike) -> float:
 
 def _rank_rows(a: np.ndarray) -> np.ndarray:
     """Average ranks (ties share the mean rank) along the last axis."""
-    from scipy.stats import rankdata
-
     return rankdata(a, method="average", axis=-1).astype(np.float64)
 
 

@@ -18,11 +18,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
 from rarl.utils.io import atomic_path, read_jsonl
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = ["DEFAULT_PANELS", "plot_training_curves", "save_png"]
 
@@ -139,9 +141,6 @@ def plot_training_curves(
             behind the smoothed one.
         title: figure title.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
     if not 0.0 <= smooth < 1.0:
         raise ValueError(f"smooth must be in [0, 1), got {smooth}")
     runs: dict[str, list[Mapping[str, Any]]]

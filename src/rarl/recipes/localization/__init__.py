@@ -46,10 +46,11 @@ from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.localization.ablations import ABLATIONS
 from rarl.recipes.localization.demo import run_demo
 from rarl.recipes.localization.evaluation import evaluate_localization, write_localization_report
+from rarl.recipes.localization.prepare import LOCALIZATION_SOURCES, prepare_localization
 from rarl.recipes.localization.prompts import prompt_text, reference_text, user_turn
 from rarl.recipes.localization.samples import RECIPE_NAME, LocalizationSample, load_localization_manifest
 from rarl.rewards.batch import BatchReward, build_reward
-from rarl.rewards.localization_batch import LocalizationBatchReward
+from rarl.rewards.localization_batch import REWARD_NAME, LocalizationBatchReward
 from rarl.utils.config import ConfigError
 
 __all__ = ["LocalizationBatchReward", "LocalizationRecipe", "LocalizationSample"]
@@ -61,6 +62,7 @@ class LocalizationRecipe(RecipeBase):
 
     name = RECIPE_NAME
     modes = ("default", "think")
+    default_reward = REWARD_NAME
 
     def __init__(self, eval_mode: str | None = None) -> None:
         """`eval_mode`: the prompt mode `evaluate` asks in (None: the default mode, the paper's prompts)."""
@@ -129,6 +131,10 @@ class LocalizationRecipe(RecipeBase):
         Console().print(Markdown(table))
         return table
 
+    def prepare_sources(self) -> dict[str, Any]:
+        """`rarl prepare` sources: coco, refcoco, boxes-jsonl, synthetic-shapes (one image per sample)."""
+        return dict.fromkeys(LOCALIZATION_SOURCES, _prepare)
+
     def ablations(self) -> Any:
         """The recipe's ablation plan (Tables 3, 4 and 5) for `rarl ablate`."""
         return ABLATIONS
@@ -145,3 +151,8 @@ class LocalizationRecipe(RecipeBase):
             out.append(self.reference_answer(sample))
             out.append(self.reference_answer(sample, "think"))
         return out
+
+
+def _prepare(source: str, out: Path, *, sizes: Any = None, **kwargs: Any) -> Any:
+    """`prepare_localization` behind the uniform prepare signature (`sizes` does not apply: one image each)."""
+    return prepare_localization(source, out, **kwargs)

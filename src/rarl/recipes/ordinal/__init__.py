@@ -28,6 +28,7 @@ from rarl.recipes.ordinal.demo import run_demo
 from rarl.recipes.ordinal.demo_base import SHIPPED_BASE
 from rarl.recipes.ordinal.evaluation import evaluate_policy
 from rarl.recipes.ordinal.manifest import load_manifest, load_task
+from rarl.recipes.ordinal.prepare import SOURCES, prepare
 from rarl.recipes.ordinal.prompts import answer_text, build_messages
 from rarl.recipes.ordinal.report import write_report
 from rarl.recipes.ordinal.tables import render_markdown_table, render_rich_table
@@ -110,6 +111,10 @@ class OrdinalRecipe(RecipeBase):
             console.print(notes, markup=False)
         table = render_markdown_table(dict(results), title=title, sizes=sizes)
         return table + ("\n\n" + notes if notes else "")
+
+    def prepare_sources(self) -> dict[str, Any]:
+        """`rarl prepare` sources: utkface, ava, coco-count, csv, jsonl, synthetic (1/2/4/8-image samples)."""
+        return dict.fromkeys(SOURCES, prepare)
 
     def ablations(self) -> Any:
         """The recipe's ablation plan (variants and table rows) for `rarl ablate`."""

@@ -26,6 +26,8 @@ from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.quality.ablations import ABLATIONS
 from rarl.recipes.quality.demo import run_demo
 from rarl.recipes.quality.evaluation import evaluate_quality, write_quality_report
+from rarl.recipes.quality.perception import prepare_perception
+from rarl.recipes.quality.prepare import QUALITY_SOURCES, prepare_quality
 from rarl.recipes.quality.prompts import MODES, NO_THINK, THINK, prompt_text, reference_text
 from rarl.recipes.quality.reward import REWARD_NAME, QualityTaskReward
 from rarl.recipes.quality.samples import RECIPE_NAME, QualitySample, load_quality_manifest
@@ -43,6 +45,7 @@ class QualityRecipe(RecipeBase):
 
     name = RECIPE_NAME
     modes = MODES
+    default_reward = REWARD_NAME
 
     def __init__(self, eval_modes: Sequence[str] = (THINK, NO_THINK)) -> None:
         """`eval_modes`: the prompt modes the scoring evaluation answers in (paper Table 3: both)."""
@@ -111,6 +114,10 @@ class QualityRecipe(RecipeBase):
         print(table)
         return table
 
+    def prepare_sources(self) -> dict[str, Any]:
+        """`rarl prepare` sources: the IQA datasets (scoring) and refine-perception (stage 1)."""
+        return {**dict.fromkeys(QUALITY_SOURCES, _prepare_scoring), "refine-perception": _prepare_perception}
+
     def ablations(self) -> Any:
         """The recipe's ablation plan (Tables 5-6) for `rarl ablate`."""
         return ABLATIONS
@@ -127,3 +134,13 @@ class QualityRecipe(RecipeBase):
                 out.append(prompt_text(sample, mode))
                 out.append(reference_text(sample, mode))
         return out
+
+
+def _prepare_scoring(source: str, out: Path, *, sizes: Any = None, **kwargs: Any) -> Any:
+    """`prepare_quality` behind the uniform prepare signature (`sizes` does not apply: one image each)."""
+    return prepare_quality(source, out, **kwargs)
+
+
+def _prepare_perception(source: str, out: Path, *, sizes: Any = None, **kwargs: Any) -> Any:
+    """`prepare_perception` behind the uniform prepare signature."""
+    return prepare_perception(source, out, **kwargs)
