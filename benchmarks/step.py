@@ -1,4 +1,4 @@
-"""Seconds per GRPO step of `rarl.train.GRPOTrainer`, split by phase, for 1/2/4/8-image prompts.
+"""Seconds per GRPO step of `rarl.train.grpo.GRPOTrainer`, split by phase, for 1/2/4/8-image prompts.
 
 For each prompt size N, one training stage restricted to N-image samples (`StageConfig(sizes=[N])`) runs
 1 warm-up step (discarded) and `--steps` timed steps of B prompts x G = 8 rollouts. A step is the trainer's
