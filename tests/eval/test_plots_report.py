@@ -6,75 +6,44 @@ import json
 import sys
 
 import pytest
-from PIL import Image
 
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.report import html_page
 
 
-def _log(steps: int = 30, stage_at: int = 15, drop: tuple[str, ...] = ()) -> list[dict]:
-    rows = []
-    for t in range(steps):
-        row = {
-            "step": t,
-            "stage": 1 if t < stage_at else 2,
-            "reward/total_mean": 0.5 + t / steps,
-            "reward/regression": 0.4 + 0.01 * t,
-            "reward/format": 0.9,
-            "zero_var_frac_before": 0.5 - 0.01 * t,
-            "zero_var_frac_after": 0.2,
-            "kl": 0.001 * t,
-            "loss": 0.1,
-        }
-        if t >= stage_at:
-            row.update({"reward/ranking": 1.5 + 0.02 * t, "rmo_mutated_frac": 0.1})
-        if t % 7 == 3:
-            row["kl"] = None  # a null value: skipped
-        for k in drop:
-            row.pop(k, None)
-        rows.append(row)
-    return rows
-
-
-def _assert_png(path):
-    assert path.is_file() and path.stat().st_size > 0
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        im.verify()
-    with Image.open(path) as im:
-        w, h = im.size
-        assert w > 200 and h > 100
-
-
-def test_training_curves_single_run_from_jsonl(tmp_path):
+def test_training_curves_single_run_from_jsonl(tmp_path, training_log, assert_png):
     log = tmp_path / "log.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in _log()))
+    log.write_text("".join(json.dumps(r) + "\n" for r in training_log()))
     out = plot_training_curves(log, tmp_path / "curves.png")
-    _assert_png(out)
+    assert_png(out)
 
 
-def test_training_curves_missing_keys_and_rows_without_step(tmp_path):
-    rows = _log(drop=("kl", "loss", "zero_var_frac_after"))
+def test_training_curves_missing_keys_and_rows_without_step(tmp_path, training_log, assert_png):
+    rows = training_log(drop=("kl", "loss", "zero_var_frac_after"))
     rows += [{"note": "no numbers here"}, {"reward/total_mean": "n/a"}]
     for r in rows[:5]:
         r.pop("step")
-    _assert_png(plot_training_curves(rows, tmp_path / "c.png", smooth=0.6))
+    assert_png(plot_training_curves(rows, tmp_path / "c.png", smooth=0.6))
     # only keys that exist nowhere: an empty figure with a message, no error
-    _assert_png(plot_training_curves([{"step": 1}], tmp_path / "empty.png", keys=("kl",)))
+    assert_png(plot_training_curves([{"step": 1}], tmp_path / "empty.png", keys=("kl",)))
 
 
-def test_training_curves_several_runs_and_extra_keys(tmp_path):
-    runs = {"RARL": _log(), "w.o. RMO": _log(drop=("rmo_mutated_frac",)), "stage 1 only": _log(stage_at=99)}
-    _assert_png(plot_training_curves(runs, tmp_path / "runs.png", title="ablation"))
+def test_training_curves_several_runs_and_extra_keys(tmp_path, training_log, assert_png):
+    runs = {
+        "RARL": training_log(),
+        "w.o. RMO": training_log(drop=("rmo_mutated_frac",)),
+        "stage 1 only": training_log(stage_at=99),
+    }
+    assert_png(plot_training_curves(runs, tmp_path / "runs.png", title="ablation"))
     keys = ("reward/total_mean", "kl", "custom/metric")
     runs["RARL"][0]["custom/metric"] = 1.0
     runs["RARL"][1]["custom/metric"] = 2.0
-    _assert_png(plot_training_curves(runs, tmp_path / "keys.png", keys=keys))
+    assert_png(plot_training_curves(runs, tmp_path / "keys.png", keys=keys))
 
 
-def test_training_curves_bad_smooth(tmp_path):
+def test_training_curves_bad_smooth(tmp_path, training_log):
     with pytest.raises(ValueError):
-        plot_training_curves(_log(), tmp_path / "x.png", smooth=1.0)
+        plot_training_curves(training_log(), tmp_path / "x.png", smooth=1.0)
 
 
 def test_html_page_is_a_complete_static_page():

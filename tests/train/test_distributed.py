@@ -43,15 +43,10 @@ def test_two_process_run_keeps_ranks_identical(tiny_model, manifest, tmp_path):
 UPDATE_WORKER = Path(__file__).resolve().parent / "ddp_update_worker.py"
 
 
-def test_two_process_update_equals_one_process_update_on_the_same_global_batch(
-    tiny_model, manifest, tmp_path
-):
-    """Token aggregation and the DAPO filter normalise by global counts: ranks holding different numbers of
-    tokens or kept sequences still make exactly the 1-process update (to float rounding)."""
-    out = tmp_path / "upd"
-    out.mkdir()
+def _run_alone_and_on_two_processes(worker: Path, tiny_model: Path, manifest: Path, out: Path) -> None:
+    """`worker MODEL MANIFEST OUT` as one process, then by `accelerate launch` on two CPU processes (gloo)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [str(UPDATE_WORKER), str(tiny_model), str(manifest), str(out)]
+    args = [str(worker), str(tiny_model), str(manifest), str(out)]
     single = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-4000:]
     launch = [
@@ -59,6 +54,16 @@ def test_two_process_update_equals_one_process_update_on_the_same_global_batch(
     ]  # fmt: skip
     double = subprocess.run([*launch, *args], env=env, capture_output=True, text=True, timeout=600)
     assert double.returncode == 0, double.stderr[-4000:]
+
+
+def test_two_process_update_equals_one_process_update_on_the_same_global_batch(
+    tiny_model, manifest, tmp_path
+):
+    """Token aggregation and the DAPO filter normalise by global counts: ranks holding different numbers of
+    tokens or kept sequences still make exactly the 1-process update (to float rounding)."""
+    out = tmp_path / "upd"
+    out.mkdir()
+    _run_alone_and_on_two_processes(UPDATE_WORKER, tiny_model, manifest, out)
     for case in ("token", "sequence_filtered"):
         ref = torch.load(out / f"{case}-world1-rank0.pt")
         for rank in (0, 1):
@@ -106,15 +111,7 @@ def test_two_process_sft_update_equals_one_process_update_on_the_same_global_bat
     tokens make exactly the 1-process update on the same global batch (to float rounding)."""
     out = tmp_path / "sft"
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [str(SFT_WORKER), str(tiny_model), str(manifest), str(out)]
-    single = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
-    assert single.returncode == 0, single.stderr[-4000:]
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_CONFIG), "--main_process_port", "0",
-    ]  # fmt: skip
-    double = subprocess.run([*launch, *args], env=env, capture_output=True, text=True, timeout=600)
-    assert double.returncode == 0, double.stderr[-4000:]
+    _run_alone_and_on_two_processes(SFT_WORKER, tiny_model, manifest, out)
     m1 = json.loads((out / "sft-world1-rank0.json").read_text())
     ranks = [json.loads((out / f"sft-world2-rank{r}.json").read_text()) for r in (0, 1)]
     # not vacuous: the ranks' shares of answer tokens differ, and together they are the global batch

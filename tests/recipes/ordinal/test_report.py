@@ -4,60 +4,26 @@ from __future__ import annotations
 
 import math
 
-from PIL import Image
-
 from rarl.recipes.ordinal.plots import plot_size_bars
 from rarl.recipes.ordinal.report import write_report
 from rarl.recipes.ordinal.scoring import SizeResult
 from rarl.recipes.ordinal.tables import results_from_json
 
 
-def _log(steps: int = 30, stage_at: int = 15, drop: tuple[str, ...] = ()) -> list[dict]:
-    rows = []
-    for t in range(steps):
-        row = {
-            "step": t,
-            "stage": 1 if t < stage_at else 2,
-            "reward/total_mean": 0.5 + t / steps,
-            "reward/regression": 0.4 + 0.01 * t,
-            "reward/format": 0.9,
-            "zero_var_frac_before": 0.5 - 0.01 * t,
-            "zero_var_frac_after": 0.2,
-            "kl": 0.001 * t,
-            "loss": 0.1,
-        }
-        if t >= stage_at:
-            row.update({"reward/ranking": 1.5 + 0.02 * t, "rmo_mutated_frac": 0.1})
-        if t % 7 == 3:
-            row["kl"] = None  # a null value: skipped
-        for k in drop:
-            row.pop(k, None)
-        rows.append(row)
-    return rows
-
-
-def _assert_png(path):
-    assert path.is_file() and path.stat().st_size > 0
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        im.verify()
-    with Image.open(path) as im:
-        w, h = im.size
-        assert w > 200 and h > 100
-
-
-def test_size_bars(tmp_path, paper_rows):
-    _assert_png(plot_size_bars(paper_rows, tmp_path / "bars.png", title="UTKFace"))
+def test_size_bars(tmp_path, paper_rows, assert_png):
+    assert_png(plot_size_bars(paper_rows, tmp_path / "bars.png", title="UTKFace"))
     nan = math.nan
     partial = {
         "a": {2: SizeResult(2, "tau", -0.1, -0.2, 0.05, 0.5, 10, {})},
         "b": {2: SizeResult(2, "tau", nan, nan, nan, nan, 0, {})},
     }
-    _assert_png(plot_size_bars(partial, tmp_path / "partial.png"))
+    assert_png(plot_size_bars(partial, tmp_path / "partial.png"))
 
 
-def test_write_report(tmp_path, paper_rows):
-    out = write_report(tmp_path / "rep", paper_rows, "UTKFace test", curves={"RARL": _log()}, notes="seed 0")
+def test_write_report(tmp_path, paper_rows, training_log, assert_png):
+    out = write_report(
+        tmp_path / "rep", paper_rows, "UTKFace test", curves={"RARL": training_log()}, notes="seed 0"
+    )
     names = {p.name for p in out.iterdir()}
     assert {
         "results.json",
@@ -68,8 +34,8 @@ def test_write_report(tmp_path, paper_rows):
         "index.html",
     } <= names
     assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]  # no temporaries left
-    _assert_png(out / "size_bars.png")
-    _assert_png(out / "training_curves.png")
+    assert_png(out / "size_bars.png")
+    assert_png(out / "training_curves.png")
     assert results_from_json((out / "results.json").read_text())["+ RARL"] == paper_rows["+ RARL"]
     report = (out / "report.md").read_text()
     assert "# UTKFace test" in report and "**4.02**" in report and "training_curves.png" in report
