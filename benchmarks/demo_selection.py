@@ -6,7 +6,7 @@ on the validation split with the recipe's protocol. The validation score of a mo
 columns of the paper's table, each mapped to "higher is better" on a comparable scale:
 `1 - MAE / 4` for one image (4 is the error of always answering the midpoint of levels 1..9 on the worst
 label) and Kendall's tau for 2, 4 and 8 images. Per method, the candidate with the highest score is the one
-the demo uses (`rarl.recipes.ordinal.demo.SCALES`); the table it prints is in docs/learning.md.
+the demo uses (`rarl.recipes.ordinal.demo_task.SCALES`); the table it prints is in docs/learning.md.
 
     python benchmarks/demo_selection.py --sft-lrs 1e-4 2e-4 5e-4 --rl-lrs 3e-4 6e-4 1.2e-3 --json sel.json
 """

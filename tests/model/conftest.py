@@ -21,7 +21,7 @@ def noise_image(seed: int, width: int = 56, height: int = 56) -> Image.Image:
 
 
 def conversation(n_images: int, seed: int = 0, size: tuple[int, int] = (56, 56)) -> list[dict]:
-    """The prompt structure of rarl.data.prompts.build_messages: "Image i:" <image> ... <instruct>."""
+    """The prompt structure of rarl.recipes.ordinal.prompts.build_messages: "Image i:" <image> ... <instruct>."""
     content: list[dict] = []
     for i in range(n_images):
         content.append({"type": "text", "text": f"Image {i + 1}:"})

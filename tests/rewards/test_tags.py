@@ -10,6 +10,7 @@ from rarl.rewards.tags import (
     has_answer_tags,
     is_think_block,
     think_answer_template,
+    think_content,
 )
 
 
@@ -70,3 +71,19 @@ def test_is_think_block_and_has_answer_tags():
 def test_template_implies_one_answer_block(text):
     if think_answer_template(text):
         assert answer_span(text) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "content"),
+    [
+        ("<think>abc</think><answer>1</answer>", "abc"),
+        ("x <think></think>", ""),
+        ("<think>a</think><think>b</think>", "a"),
+        ("</think> then <think>open", None),
+        ("no think", None),
+        ("</think>only closing", None),
+        (None, None),
+    ],
+)
+def test_think_content(text, content):
+    assert think_content(text) == content

@@ -26,7 +26,6 @@ sampling is not offered.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,9 +41,8 @@ from rarl.rewards.quality import (
     substitute_score,
 )
 from rarl.rewards.registry import register_reward
+from rarl.rewards.tags import think_content
 from rarl.utils.numbers import finite_float
-
-_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 
 def token_at(offsets: Sequence[tuple[int, int]], char: int) -> int | None:
@@ -118,7 +116,7 @@ class QualityScoreReward:
             final_reward(a, f, 0.0 if math.isnan(p) else p, lambdas=(l1, l2, l3))
             for a, f, p in zip(answer, fmt, pd)
         ]
-        think = [len(m.group(1)) if (m := _THINK.search(t)) else 0.0 for t in inputs.texts]
+        think = [float(len(think_content(t) or "")) for t in inputs.texts]
         return RewardOutput(
             torch.tensor(totals),
             {

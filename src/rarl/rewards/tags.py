@@ -31,6 +31,7 @@ __all__ = [
     "has_answer_tags",
     "is_think_block",
     "think_answer_template",
+    "think_content",
 ]
 
 
@@ -63,6 +64,18 @@ def answer_content(text: object, max_chars: int | None = None) -> str | None:
     if span is None or (max_chars is not None and span[1] - span[0] > max_chars):
         return None
     return text[span[0] : span[1]]  # type: ignore[index]
+
+
+def think_content(text: object) -> str | None:
+    """What the first `<think>` block holds (up to the first `</think>` after it), or None without one."""
+    if not isinstance(text, str):
+        return None
+    start = text.find(THINK_OPEN)
+    if start < 0:
+        return None
+    start += len(THINK_OPEN)
+    end = text.find(THINK_CLOSE, start)
+    return None if end < 0 else text[start:end]
 
 
 def think_answer_template(text: object) -> bool:

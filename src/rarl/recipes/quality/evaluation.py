@@ -45,6 +45,7 @@ from rarl.recipes.quality.prompts import NO_THINK, THINK
 from rarl.recipes.quality.reward import answer_block, choice_reward, grounding_reward, parse_box
 from rarl.recipes.quality.samples import CHOICE_TASKS, SCORE_TASK, QualitySample
 from rarl.rewards.quality import SCORE_DIGITS, expected_score, parse_score, substitute_score
+from rarl.rewards.tags import think_content
 from rarl.utils.io import atomic_write_text
 
 log = logging.getLogger("rarl")
@@ -209,10 +210,7 @@ def evaluate_quality(
                 failed = [numeric[i] is None or not math.isfinite(numeric[i]) for i in idx]  # type: ignore[arg-type]
                 num = [FALLBACK_SCORE if f else float(numeric[i]) for i, f in zip(idx, failed)]  # type: ignore[arg-type]
                 fallback = [prefixes[i][1] for i in idx]
-                think = [
-                    len(t.split("<think>", 1)[1].split("</think>", 1)[0]) if "</think>" in t else 0
-                    for t in (texts[i] for i in idx)
-                ]
+                think = [len(think_content(texts[i]) or "") for i in idx]
                 per_mode[dataset] = {
                     "numeric": correlation_result(num, mos, failed, n_boot, seed),
                     "prob": {
