@@ -11,6 +11,9 @@ Pieces:
   prompts, answers in the `<think>...</think><answer>[{'image_id': 1, 'value': 23}, ...]</answer>` format,
   digits, plus any caller text). The pre-tokenizer is Qwen2's split pattern, which isolates every digit,
   so numbers are spelled digit by digit. Qwen's special tokens are added as special tokens.
+  The corpus is the tiny model's stand-in for a pretrained vocabulary, shared by every recipe's tiny model,
+  so it keeps its own copy of the Table 1 text rather than reading a recipe (the engine never imports one);
+  tests/recipes/ordinal/test_prompts.py checks that the copy says what `rarl.recipes.ordinal.prompts` says.
 * Chat template: a Qwen-style Jinja template written here (system turn, user turn whose image parts render
   as `<|vision_start|><|image_pad|><|vision_end|>`, `add_generation_prompt`).
 * Image processor: the Qwen2-VL processor (PIL backend) with patch 14, merge 2 and pixel bounds

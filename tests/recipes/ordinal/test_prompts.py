@@ -7,7 +7,9 @@ import re
 
 import pytest
 
+from rarl.model.tiny import default_corpus
 from rarl.recipes.ordinal.prompts import (
+    INSTRUCT_TEMPLATE,
     SYSTEM_PROMPT,
     answer_text,
     build_messages,
@@ -117,3 +119,12 @@ def test_prompt_corpus_covers_strings():
         assert piece in text
     s = sample(AVA_TASK, [5.5, 6.25])
     assert set(answer_text(s)) <= set(text)  # every character of an answer occurs in the corpus
+
+
+def test_the_tiny_tokenizer_corpus_holds_table1_as_the_recipe_writes_it():
+    """The offline tiny tokenizer (an engine asset every recipe's tiny model shares, so it cannot read the
+    recipe) is trained on Table 1's prompts; its copy must say what the recipe's prompts say."""
+    corpus = list(default_corpus(0))
+    assert SYSTEM_PROMPT in corpus
+    age = INSTRUCT_TEMPLATE.replace("[Rule]", "age of the person").replace("[Value_Range]", "0-116")
+    assert age in corpus
