@@ -79,8 +79,9 @@ class ModelConfig:
 
     name_or_path: str = "tiny"
     """A local Qwen2.5-VL folder (saved with save_pretrained) or a hub id resolved from the local cache.
-    `tiny` builds (once) the offline tiny Qwen2.5-VL under `<output_dir>/tiny-model`; `demo-base` is the demo's
-    shipped pretrained tiny base (`rarl.recipes.ordinal.demo_base`)."""
+    `tiny` builds (once) the offline tiny Qwen2.5-VL under `<output_dir>/tiny-model`; `demo-base` is the
+    recipe's shipped pretrained tiny base (`recipe.model_path`; the `rarl` recipe's is in
+    `rarl/recipes/ordinal/demo_base/`)."""
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     attn_implementation: str = "sdpa"
     freeze_vision: bool = True

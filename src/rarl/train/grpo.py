@@ -6,8 +6,8 @@ One step reads like the RARL paper's Figure 1, a sequence of named, timed phases
 
 Every phase calls into a module that is tested alone: `rarl.model` (generation, token log-probs),
 `rarl.rewards` (the batch reward contract), `rarl.algorithms` (RMO selection, advantage estimators by name,
-loss). Everything task-specific comes from the recipe named in config (`rarl.recipes`): samples, prompts,
-reference answers, the reward. The trainer owns only state that must persist across steps: the model,
+loss). Everything task-specific comes from the recipe object the caller passes in (the one `cfg.recipe`
+names, resolved by `rarl.recipes.runs`): samples, prompts, reference answers, the reward, named models. The trainer owns only state that must persist across steps: the model,
 optimizer, schedule, data position, the RMO "best seen" memory, and the guards.
 
 Where we differ from, or pin down, the paper:
