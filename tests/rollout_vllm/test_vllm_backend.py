@@ -19,6 +19,9 @@ from rarl.model.vllm_backend import VLLMBackend  # noqa: E402
 pytestmark = pytest.mark.vllm
 G = 8
 MEMORY = 0.08
+KV_CACHE = (
+    256 * 2**20
+)  # a fixed KV cache: the tiny model needs little, whatever the machine's NUMA node holds
 """Share of memory an engine reserves (on CPU, of RAM): the tiny model needs little; two engines must fit."""
 
 
@@ -45,7 +48,7 @@ def policy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def backend():
-    backend = VLLMBackend(logprobs=True, gpu_memory_utilization=MEMORY)
+    backend = VLLMBackend(logprobs=True, gpu_memory_utilization=MEMORY, kv_cache_memory_bytes=KV_CACHE)
     yield backend
     backend.close()
 

@@ -39,7 +39,7 @@ def test_grpo_training_with_vllm_rollouts_pushes_every_step(tmp_path):
         data=DataConfig(manifest=str(data), sizes=[1, 2]),
         rollout=RolloutConfig(
             backend="vllm",
-            backend_kwargs={"gpu_memory_utilization": 0.1},
+            backend_kwargs={"gpu_memory_utilization": 0.1, "kv_cache_memory_bytes": 256 * 2**20},
             num_generations=4,
             max_new_tokens=16,
         ),

