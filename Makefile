@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rarl-installed
 
-.PHONY: install install-vllm test test-all test-fast test-vllm lint format demo demo-base clean
+.PHONY: install install-vllm install-trl test test-all test-fast test-vllm test-trl lint format demo demo-base clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The default suite (what CI runs): everything but the tests marked slow, and without vLLM.
+# The default suite (what CI runs): everything but the tests marked slow, and without vLLM or TRL.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow and not vllm"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not vllm and not trl"
 
-# Everything, including the slow tiers (multi-process, long tiny-model runs); not the vLLM tier.
+# Everything, including the slow tiers (multi-process, long tiny-model runs); not the vLLM and TRL tiers.
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not vllm"
+	$(BIN)/python -m pytest -q -n 2 -m "not vllm and not trl"
 
 # The vLLM rollout backend's tier, in its own environment (.venv-vllm, about 3.5 GB; 5-10 minutes to build):
 # on a CPU machine the CPU build of vLLM, which pins torch 2.13.0+cpu and transformers < 5.20. It also pulls
@@ -51,6 +51,25 @@ install-vllm: $(VLLM_STAMP)
 test-vllm: $(VLLM_STAMP)
 	$(VLLM_VENV)/bin/python -m pytest -q -p no:cacheprovider -m vllm tests/rollout_vllm
 
+# The loss variants checked against TRL's GRPO loss (tests/losses_trl), in their own environment (.venv-trl):
+# the CPU torch first, then TRL, which installs beside it without changing it.
+TRL_VENV ?= .venv-trl
+TRL_SPEC ?= trl==1.16.0
+TRL_STAMP := $(TRL_VENV)/.rarl-installed
+
+$(TRL_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(TRL_VENV)
+	$(TRL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ]; then $(TRL_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"; fi
+	$(TRL_VENV)/bin/python -m pip install --quiet "$(TRL_SPEC)"
+	$(TRL_VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	touch $(TRL_STAMP)
+
+install-trl: $(TRL_STAMP)
+
+test-trl: $(TRL_STAMP)
+	$(TRL_VENV)/bin/python -m pytest -q -s -p no:cacheprovider -m trl tests/losses_trl
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
@@ -67,4 +86,4 @@ demo-base: $(STAMP)
 	$(BIN)/rarl build-base --out src/rarl/recipes/ordinal/demo_base
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache runs
+	rm -rf $(VENV) $(VLLM_VENV) $(TRL_VENV) .pytest_cache .ruff_cache runs

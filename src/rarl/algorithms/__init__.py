@@ -1,9 +1,9 @@
-"""Pure tensor functions of the GRPO/RARL update: advantages (Eq. 2), RMO (Eq. 9), filters, policy loss.
+"""Pure tensor functions of the GRPO/RARL update: advantages (Eq. 2), RMO (Eq. 9), filters, policy losses.
 
 Rollouts are laid out group-major: row `b*G + g` is rollout `g` of prompt `b`; per-rollout tensors are
 `[B*G]`, per-token tensors `[B*G, T]`. No function here holds state or touches a model; the trainer picks
 them by name from the registries (`ADVANTAGE_ESTIMATORS`, `RMO_TRIGGERS`, `RMO_BASELINES`,
-`LOSS_AGGREGATIONS`). Each module's docstring records how we read the paper where it is ambiguous.
+`LOSS_AGGREGATIONS`, `LOSSES`: grpo, dapo, dr_grpo, gspo, cispo). Each module's docstring records how we read the paper where it is ambiguous.
 """
 
 from rarl.algorithms.advantages import (
@@ -34,6 +34,19 @@ from rarl.algorithms.loss import (
     masked_mean,
     policy_loss,
 )
+from rarl.algorithms.losses import (
+    LOSS_KEYWORDS,
+    LOSSES,
+    LossFn,
+    cispo_loss,
+    dapo_loss,
+    dr_grpo_loss,
+    grpo_loss,
+    gspo_loss,
+    loss_call_problem,
+    loss_name,
+    resolve_loss,
+)
 from rarl.algorithms.refine_iqa import refine_iqa_advantages
 from rarl.algorithms.rmo import (
     RMO_BASELINES,
@@ -53,6 +66,8 @@ __all__ = [
     "ADVANTAGE_SCALES",
     "LOG_RATIO_CLAMP",
     "LOSS_AGGREGATIONS",
+    "LOSS_KEYWORDS",
+    "LOSSES",
     "RMO_BASELINES",
     "RMO_TRIGGERS",
     "SHARE_METRICS",
@@ -61,6 +76,7 @@ __all__ = [
     "AdvantageScale",
     "BestSeen",
     "LossAggregation",
+    "LossFn",
     "RmoBaseline",
     "RmoTrigger",
     "aggregate_sequence",
@@ -68,18 +84,26 @@ __all__ = [
     "best_seen_beats_group",
     "best_seen_rewards",
     "best_seen_updates",
+    "cispo_loss",
+    "dapo_loss",
+    "dr_grpo_loss",
     "dapo_keep_mask",
     "expand_group_mask",
     "get_advantage_estimator",
     "group_advantages",
     "grpo_advantages",
     "group_stats",
+    "grpo_loss",
+    "gspo_loss",
     "kl_k3",
+    "loss_call_problem",
+    "loss_name",
     "loss_normalizers",
     "masked_mean",
     "policy_loss",
     "refine_iqa_advantages",
     "register_advantage_estimator",
+    "resolve_loss",
     "rmo_advantages",
     "select_rmo",
     "zero_variance_groups",

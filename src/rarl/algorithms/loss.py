@@ -31,10 +31,15 @@ Gradient accumulation: with `num_sequences_total` / `num_tokens_total` set to th
 (see `loss_normalizers`), each micro-batch loss is its share of the full-batch loss, so the sum of the
 micro-batch losses (and of their gradients) equals the loss of the whole batch under either aggregation.
 Under data parallelism, the counts are those of the global batch (summed over ranks).
+
+`policy_loss` is the `grpo` (sequence) and `dapo` (token) loss; `rarl.algorithms.losses` registers every
+variant by name in `LOSSES` (`algorithm.loss`), Dr. GRPO, GSPO and CISPO beside these two, and reuses the
+pieces here (`check_loss_inputs`, `clipped_surrogate`, `kl_penalty`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -146,6 +151,86 @@ def _check_normalizer(name: str, value: float | torch.Tensor | None) -> None:
         raise ValueError(f"{name} must be > 0 when given, got {value}")
 
 
+def check_loss_inputs(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    ref_logp: torch.Tensor | None,
+    *,
+    clip_eps: float,
+    clip_eps_high: float | None,
+    beta: float,
+    num_sequences_total: float | torch.Tensor | None = None,
+    num_tokens_total: float | torch.Tensor | None = None,
+) -> float:
+    """ValueError on inputs no policy loss accepts (shapes, clip, beta, normalisers) -> the upper clip.
+
+    logp, old_logp, mask, ref_logp: [N, T]; advantages: [N]. The upper clip is `clip_eps_high`, or `clip_eps`
+    when that is None.
+    """
+    if logp.dim() != 2:
+        raise ValueError(f"logp must be [N, T], got shape {tuple(logp.shape)}")
+    for name, t in (("old_logp", old_logp), ("mask", mask), ("ref_logp", ref_logp)):
+        if t is not None and t.shape != logp.shape:
+            raise ValueError(f"{name} shape {tuple(t.shape)} != logp shape {tuple(logp.shape)}")
+    if advantages.shape != (logp.shape[0],):
+        raise ValueError(f"advantages must be [N]={logp.shape[0]}, got shape {tuple(advantages.shape)}")
+    clip_high = clip_eps if clip_eps_high is None else clip_eps_high
+    if clip_eps < 0 or clip_high < 0:
+        raise ValueError(f"clip_eps ({clip_eps}) and clip_eps_high ({clip_high}) must be >= 0")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if beta > 0 and ref_logp is None:
+        raise ValueError("beta > 0 needs ref_logp; pass beta=0 to train without the KL term")
+    _check_normalizer("num_sequences_total", num_sequences_total)
+    _check_normalizer("num_tokens_total", num_tokens_total)
+    return clip_high
+
+
+def clipped_surrogate(
+    ratio: torch.Tensor, adv: torch.Tensor, clip_low: float, clip_high: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped surrogate as a loss, and where clipping changes it.
+
+    ratio: [N, T] (or [N]), adv: broadcastable to it ([N, 1] or [N]) ->
+    (`-min(ratio * A, clip(ratio, 1 - clip_low, 1 + clip_high) * A)`, bool mask of the clipped entries:
+    `ratio > 1 + clip_high` with `A > 0`, or `ratio < 1 - clip_low` with `A < 0`), both of ratio's shape.
+    """
+    surr = ratio * adv
+    surr_clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high) * adv
+    pg = -torch.min(surr, surr_clipped)
+    is_clipped = ((ratio > 1.0 + clip_high) & (adv > 0)) | ((ratio < 1.0 - clip_low) & (adv < 0))
+    return pg, is_clipped
+
+
+def kl_penalty(
+    logp: torch.Tensor,
+    ref_logp: torch.Tensor | None,
+    valid: torch.Tensor,
+    beta: float,
+    aggregate: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, float]:
+    """The KL term of a policy loss: (`beta * aggregate(k3)` with grad, mean k3 over valid tokens).
+
+    logp: [N, T] in the loss's dtype (carries the gradient); ref_logp: [N, T] or None (then (0, 0.0));
+    valid: bool [N, T]; aggregate: [N, T] -> scalar, the loss's own aggregation. With `beta = 0` the KL is
+    measured without a gradient and the term is 0.
+    """
+    zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+    kl_loss = torch.zeros((), dtype=logp.dtype, device=logp.device)  # []
+    if ref_logp is None:
+        return kl_loss, 0.0
+    ref_diff = torch.where(valid, ref_logp.detach().to(logp.dtype) - logp, zero)  # [N, T]
+    if beta > 0:
+        kl = _k3_from_log_ratio(ref_diff)  # [N, T]
+        kl_loss = beta * aggregate(kl)  # []
+    else:
+        with torch.no_grad():
+            kl = _k3_from_log_ratio(ref_diff)  # [N, T]
+    return kl_loss, float(masked_mean(kl.detach(), valid))
+
+
 def policy_loss(
     logp: torch.Tensor,
     old_logp: torch.Tensor,
@@ -160,7 +245,7 @@ def policy_loss(
     num_sequences_total: float | torch.Tensor | None = None,
     num_tokens_total: float | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Clipped GRPO surrogate plus `beta * k3` KL, aggregated by name.
+    """Clipped GRPO surrogate plus `beta * k3` KL, aggregated by name (the `grpo` and `dapo` losses).
 
     logp: [N, T] log-probs of the completion tokens under the current policy (carries the gradient).
     old_logp: [N, T] log-probs under the policy that sampled them (equal to `logp` for a single update).
@@ -172,27 +257,24 @@ def policy_loss(
     num_sequences_total / num_tokens_total: full-batch normalisers for gradient accumulation.
     -> (loss scalar with grad, metrics {"pg_loss", "kl_loss", "kl", "clip_frac", "ratio_mean"} as floats).
     `loss == pg_loss + kl_loss`; `kl`, `clip_frac`, `ratio_mean` are means over this call's valid tokens.
+    The other variants (Dr. GRPO, GSPO, CISPO) are in `rarl.algorithms.losses`.
     """
-    if logp.dim() != 2:
-        raise ValueError(f"logp must be [N, T], got shape {tuple(logp.shape)}")
-    for name, t in (("old_logp", old_logp), ("mask", mask), ("ref_logp", ref_logp)):
-        if t is not None and t.shape != logp.shape:
-            raise ValueError(f"{name} shape {tuple(t.shape)} != logp shape {tuple(logp.shape)}")
-    if advantages.shape != (logp.shape[0],):
-        raise ValueError(f"advantages must be [N]={logp.shape[0]}, got shape {tuple(advantages.shape)}")
+    clip_high = check_loss_inputs(
+        logp,
+        old_logp,
+        advantages,
+        mask,
+        ref_logp,
+        clip_eps=clip_eps,
+        clip_eps_high=clip_eps_high,
+        beta=beta,
+        num_sequences_total=num_sequences_total,
+        num_tokens_total=num_tokens_total,
+    )
     if aggregation not in LOSS_AGGREGATIONS:
         raise ValueError(
             f"unknown loss aggregation {aggregation!r}; expected one of {sorted(LOSS_AGGREGATIONS)}"
         )
-    clip_high = clip_eps if clip_eps_high is None else clip_eps_high
-    if clip_eps < 0 or clip_high < 0:
-        raise ValueError(f"clip_eps ({clip_eps}) and clip_eps_high ({clip_high}) must be >= 0")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    if beta > 0 and ref_logp is None:
-        raise ValueError("beta > 0 needs ref_logp; pass beta=0 to train without the KL term")
-    _check_normalizer("num_sequences_total", num_sequences_total)
-    _check_normalizer("num_tokens_total", num_tokens_total)
 
     dtype = torch.promote_types(logp.dtype, torch.float32)
     valid = mask.to(torch.bool)  # [N, T]
@@ -202,26 +284,12 @@ def policy_loss(
 
     log_ratio = torch.where(valid, logp - old_logp.detach().to(dtype), zero)  # [N, T]
     ratio = log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()  # [N, T]
-    surr = ratio * adv  # [N, T]
-    surr_clipped = ratio.clamp(1.0 - clip_eps, 1.0 + clip_high) * adv  # [N, T]
-    pg = -torch.min(surr, surr_clipped)  # [N, T]
-    is_clipped = ((ratio > 1.0 + clip_high) & (adv > 0)) | ((ratio < 1.0 - clip_eps) & (adv < 0))  # [N, T]
+    pg, is_clipped = clipped_surrogate(ratio, adv, clip_eps, clip_high)  # [N, T] each
 
     aggregate = LOSS_AGGREGATIONS[aggregation]
     norms = {"num_sequences_total": num_sequences_total, "num_tokens_total": num_tokens_total}
     pg_loss = aggregate(pg, valid, **norms)  # []
-
-    kl_value = 0.0
-    kl_loss = torch.zeros((), dtype=dtype, device=logp.device)  # []
-    if ref_logp is not None:
-        ref_diff = torch.where(valid, ref_logp.detach().to(dtype) - logp, zero)  # [N, T]
-        if beta > 0:
-            kl = _k3_from_log_ratio(ref_diff)  # [N, T]
-            kl_loss = beta * aggregate(kl, valid, **norms)  # []
-        else:
-            with torch.no_grad():
-                kl = _k3_from_log_ratio(ref_diff)  # [N, T]
-        kl_value = float(masked_mean(kl.detach(), valid))
+    kl_loss, kl_value = kl_penalty(logp, ref_logp, valid, beta, lambda v: aggregate(v, valid, **norms))
 
     loss = pg_loss + kl_loss  # []
     metrics = {
@@ -241,7 +309,10 @@ __all__ = [
     "LossAggregation",
     "aggregate_sequence",
     "aggregate_token",
+    "check_loss_inputs",
+    "clipped_surrogate",
     "kl_k3",
+    "kl_penalty",
     "loss_normalizers",
     "masked_mean",
     "policy_loss",

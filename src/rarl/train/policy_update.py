@@ -1,6 +1,12 @@
-"""GRPO's update phase: the clipped surrogate (+ KL) over a step's kept rows, through the shared update loop.
+"""GRPO's update phase: the configured policy loss (+ KL) over a step's kept rows, through the shared loop.
 
+    loss_fn = policy_loss_fn(cfg.algorithm)       # at trainer start: a bad plug-in fails before any model loads
     metrics, skipped = policy_update(batch, cfg, model=..., optimizer=..., accelerator=..., guard=...)
+
+The loss is `algorithm.loss` (`rarl.algorithms.LOSSES`: grpo, dapo, dr_grpo, gspo, cispo, or a plug-in
+`file.py:function`; empty means grpo or dapo by `algorithm.aggregation`), called with the keywords every loss
+takes (`rarl.algorithms.losses`) plus `algorithm.loss_kwargs`; `max_completion_length` is
+`rollout.max_new_tokens` unless `loss_kwargs` sets it. The update never branches on the name.
 
 `algorithm.num_iterations` passes over the batch, each one optimizer step over micro-batches of
 `micro_batch_size` rows (`rarl.train.update.accumulate_and_step`). The loss normalisers (sequences and
@@ -18,11 +24,28 @@ import torch
 from rarl import algorithms as algo
 from rarl.model.logprobs import token_logprobs
 from rarl.train.common import NonFiniteGuard
-from rarl.train.config import TrainConfig
+from rarl.train.config import AlgorithmConfig, TrainConfig
 from rarl.train.step_batch import StepBatch
 from rarl.train.update import accumulate_and_step, global_counts
+from rarl.utils.config import ConfigError
 
-__all__ = ["policy_update"]
+__all__ = ["policy_loss_fn", "policy_update"]
+
+
+def policy_loss_fn(algorithm: AlgorithmConfig) -> algo.LossFn:
+    """The loss `algorithm.loss` names, checked against `algorithm.loss_kwargs`; ConfigError naming the key."""
+    name = algorithm.loss_name
+    try:
+        fn = algo.resolve_loss(name)
+    except (ConfigError, TypeError) as e:
+        raise ConfigError(f"algorithm.loss: {e}") from None
+    problem = algo.loss_call_problem(fn, {})
+    if problem:
+        raise ConfigError(f"algorithm.loss: {name} cannot take the keywords every loss gets: {problem}")
+    problem = algo.loss_call_problem(fn, algorithm.loss_kwargs)
+    if problem:
+        raise ConfigError(f"algorithm.loss_kwargs of {name}: {problem}")
+    return fn
 
 
 def policy_update(
@@ -36,6 +59,8 @@ def policy_update(
 ) -> tuple[dict[str, float], int]:
     """Update `model` on `batch` -> (this process's loss metrics, optimizer steps the guard skipped)."""
     a = cfg.algorithm
+    loss_fn = policy_loss_fn(a)
+    loss_kwargs = {"max_completion_length": cfg.rollout.max_new_tokens, **a.loss_kwargs}
     ro = batch.rollout
     device = accelerator.device
     rows = batch.keep.nonzero().flatten().tolist()
@@ -70,18 +95,18 @@ def policy_update(
         entropy_sum += float((entropy.detach() * mask).sum())
         old = batch.old_logp[idx].to(device) if batch.old_logp is not None else logp.detach()
         ref = batch.ref_logp[idx].to(device) if batch.ref_logp is not None else None
-        loss, m = algo.policy_loss(
+        loss, m = loss_fn(
             logp,
             old,
             batch.advantages[idx].to(device),
             mask,
-            ref_logp=ref,
+            ref,
             clip_eps=a.clip_eps,
             clip_eps_high=a.clip_eps_high,
             beta=a.beta if ref is not None else 0.0,
-            aggregation=a.aggregation,
             num_sequences_total=max(n_seq, 1),
             num_tokens_total=max(n_tok, 1),
+            **loss_kwargs,
         )
         for k, v in m.items():  # shares add up over micro-batches, means are weighted by rows
             w = world if k in algo.SHARE_METRICS else len(chunk) / n_seq_local
