@@ -14,7 +14,10 @@ The engine (GRPO trainer, SFT trainer, `rarl eval`, `rarl ablate`) knows no task
 Optional hooks have defaults on `RecipeBase`: `resolve_mode` (the prompt mode or the default one),
 `default_reward` (the reward `reward.name` falls back to), `model_path` (`demo-base` -> `shipped_base`),
 `prepare_sources` (the `rarl prepare` sources the recipe reads), `ablations` (an `AblationPlan` for
-`rarl ablate`, or None) and `demo` (the CPU demo, or a ConfigError saying there is none).
+`rarl ablate`, or None) and `demo` (the CPU demo, or a ConfigError saying there is none). Validation while
+training (`eval:` in a run config, `rarl.train.validation`) reads `evaluate`'s results through
+`validation_metrics` (flat name -> number), `higher_is_better`, `headline_metric` (the default
+`eval.best_metric`) and `validation_metric_names` (the names known before the first validation, or None).
 
 A sample is any object with a `sample_id` (a stable string: RMO memory and logs are keyed by it) whose
 images the recipe's `messages` puts in image parts (PIL images or paths). `sizes` selects samples by a
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +89,8 @@ class Recipe(Protocol):
     """Prompt modes the recipe understands; the first is the default."""
     default_reward: str
     """The registered reward `reward.name` falls back to when a config names none."""
+    headline_metric: str
+    """The validation metric `eval.best_metric` falls back to (empty: none; the config must name one)."""
 
     def resolve_mode(self, mode: str | None) -> str: ...
 
@@ -120,6 +126,12 @@ class Recipe(Protocol):
         settings: Any = None,
     ) -> str: ...
 
+    def validation_metrics(self, results: Any) -> dict[str, float]: ...
+
+    def higher_is_better(self, metric: str) -> bool: ...
+
+    def validation_metric_names(self, samples: Sequence[Any], settings: Any) -> list[str] | None: ...
+
 
 class RecipeBase:
     """Shared defaults for recipes; subclasses set `name`, `modes` and implement the sample-level methods."""
@@ -129,6 +141,8 @@ class RecipeBase:
     default_reward: str = ""
     shipped_base: Path | None = None
     """The folder `demo-base` resolves to (None: the recipe ships no base)."""
+    headline_metric: str = ""
+    """The default `eval.best_metric` (empty: a config that validates must name one)."""
 
     def resolve_mode(self, mode: str | None) -> str:
         """`mode`, or the default mode; a mode the recipe does not know is a ConfigError naming both."""
@@ -193,6 +207,44 @@ class RecipeBase:
         atomic_write_text(out / "results.json", json.dumps(results, indent=1, default=str) + "\n")
         atomic_write_text(out / "report.md", table + "\n")
         return table
+
+    def validation_metrics(self, results: Any) -> dict[str, float]:
+        """Flat headline numbers of one `evaluate` result, logged as `eval/<name>`: here every number of a
+        (nested) mapping, nested names joined with `/`; None and NaN stand for an undefined value."""
+        return flat_numbers(results)
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Whether a larger value of a validation metric is better: here False for names that read as an
+        error, a loss or a failure (mae, mse, rmse, loss, error, fail...), True otherwise."""
+        name = metric.lower()
+        return not any(word in name for word in LOWER_IS_BETTER_WORDS)
+
+    def validation_metric_names(self, samples: Sequence[Any], settings: Any) -> list[str] | None:
+        """The names `validation_metrics` will return for these validation samples and settings, known
+        before any model runs (a bad `eval.best_metric` then fails at trainer start); None: not known until
+        the first validation."""
+        return None
+
+
+LOWER_IS_BETTER_WORDS = ("mae", "mse", "loss", "error", "fail")
+"""`RecipeBase.higher_is_better`: a metric whose name contains one of these is better when lower."""
+
+
+def flat_numbers(results: Any, prefix: str = "") -> dict[str, float]:
+    """Every number (not bool) of a nested mapping as `{"a/b": float}`; None values become NaN; lists and
+    other values are left out. A non-mapping gives `{}`."""
+    out: dict[str, float] = {}
+    if not isinstance(results, Mapping):
+        return out
+    for key, value in results.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flat_numbers(value, name + "/"))
+        elif value is None:
+            out[name] = math.nan
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
 
 
 RECIPES = Registry("recipe")

@@ -7,8 +7,10 @@ One step reads like the RARL paper's Figure 1, a sequence of named, timed phases
 Every phase calls into a module that is tested alone: `rarl.model` (generation, token log-probs),
 `rarl.rewards` (the batch reward contract), `rarl.algorithms` (RMO selection, advantage estimators by name,
 loss). Everything task-specific comes from the recipe object the caller passes in (the one `cfg.recipe`
-names, resolved by `rarl.recipes.runs`): samples, prompts, reference answers, the reward, named models. The trainer owns only state that must persist across steps: the model,
-optimizer, schedule, data position, the RMO "best seen" memory, and the guards.
+names, resolved by `rarl.recipes.runs`): samples, prompts, reference answers, the reward, named models. The
+trainer owns only state that must persist across steps: the model, optimizer, schedule, data position, the
+RMO "best seen" memory, the guards, and validation (`eval:`, `rarl.train.validation`: after the steps it is
+due, before their checkpoint).
 
 Where we differ from, or pin down, the paper:
 - Eq. 2 is applied per group of G rollouts of one prompt; groups never straddle processes (each process
@@ -41,11 +43,7 @@ from rarl.model.logprobs import token_logprobs
 from rarl.model.rollout import encode_completions, generate
 from rarl.model.scorer import PolicyScorer
 from rarl.rewards.batch import RewardInputs
-from rarl.train.checkpoint import (
-    repair_model_folders,
-    save_checkpoint,
-    save_model_folder,
-)
+from rarl.train.checkpoint import repair_model_folders, save_checkpoint, save_model_folder
 from rarl.train.common import (
     NonFiniteGuard,
     check_run_inputs,
@@ -66,6 +64,7 @@ from rarl.train.sampler import EpochSampler, rank_slice
 from rarl.train.step_batch import StepBatch, TrainerState, batch_metrics
 from rarl.train.timing import PhaseTimer
 from rarl.train.update import mean_over_processes
+from rarl.train.validation import Validator
 from rarl.utils.config import ConfigError, to_dict
 
 log = logging.getLogger("rarl")
@@ -98,6 +97,7 @@ class GRPOTrainer:
         for stage in cfg.stages:
             self.recipe.resolve_mode(stage.mode)  # an unknown prompt mode fails now, not at its first step
             self._reward_fn(stage)  # so do an unknown reward name and bad reward settings
+        self.validator = Validator.for_run(cfg, recipe, acc, self.total_steps)  # and a bad eval.best_metric
         backend_kwargs = dict(cfg.rollout.backend_kwargs)
         if cfg.rollout.backend == "hf":  # one switch for the prompt sharing of generation and log-prob passes
             backend_kwargs.setdefault("share_prefill", cfg.model.share_prompt_prefill)
@@ -193,6 +193,7 @@ class GRPOTrainer:
         resume_step = self._maybe_resume() if resume else None
         if resume_step is not None:
             self._repair_model_folders()
+        self.validator.prepare(overwrite=overwrite)
         self.logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
         progress = StepProgress(self.total_steps, enabled=self.cfg.logging.progress and acc.is_main_process)
         progress.advance_to(self.state.global_step)
@@ -204,6 +205,7 @@ class GRPOTrainer:
                 while self.state.step_in_stage < stage.steps:
                     metrics = self.step(stage, reward_fn)
                     progress.update(stage.name, metrics)
+                    self.validator.maybe_run(self.state.global_step, stage.name, self)  # before saving
                     if stop_at_step is not None and self.state.global_step >= stop_at_step:
                         self.save_checkpoint()
                         return self.out / "final"
@@ -439,6 +441,7 @@ class GRPOTrainer:
             "best_seen": {k: [v.reward, v.text] for k, v in self.best_seen.items()},
             "skipped_steps": self.state.skipped_steps,
             "reward_errors": self.state.reward_errors,
+            "validation": self.validator.state_dict(),
         }
 
     def save_checkpoint(self) -> Path:
@@ -458,6 +461,7 @@ class GRPOTrainer:
         self.best_seen = {
             k: algo.BestSeen(text=v[1], reward=v[0]) for k, v in state.pop("best_seen", {}).items()
         }
+        self.validator.load_state_dict(state.pop("validation", None))
         self.state = TrainerState(**state)
         self.samplers = {}
         return self.state.global_step

@@ -5,7 +5,8 @@ the answer list sorted ascending), followed by EOS; the loss is the mean negativ
 tokens only (the prompt and images, built by the recipe in `mode`, are context). Samples without a reference
 answer are left out. It shares the model loading,
 data, schedule, checkpoint and logging code with the GRPO trainer, so "samples seen" budgets compare
-directly: one SFT step consumes `batch_size` samples, one GRPO step `prompts_per_step` prompts.
+directly: one SFT step consumes `batch_size` samples, one GRPO step `prompts_per_step` prompts. Validation
+(`eval:`) is GRPO's (`rarl.train.validation`), after the steps it is due and before their checkpoint.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from rarl.train.run_folder import check_output_dir, prepare_output_dir
 from rarl.train.sampler import EpochSampler, rank_slice
 from rarl.train.timing import PhaseTimer
 from rarl.train.update import accumulate_and_step, global_counts
+from rarl.train.validation import Validator
 from rarl.utils.config import to_dict
 
 log = logging.getLogger("rarl")
@@ -75,6 +77,7 @@ class SFTTrainer:
                 f"no training samples with a reference answer (sizes {cfg.data.sizes}) in {cfg.data.manifest}"
             )
         self.sampler = EpochSampler(samples, seed=cfg.seed)
+        self.validator = Validator.for_run(cfg, recipe, acc, cfg.steps)  # a bad eval.best_metric fails now
         self.policy = load_policy_from_config(cfg.model, self.out, acc, self.recipe.model_path)
         self.model, self.optimizer, self.scheduler = prepare_for_training(
             self.policy.model, cfg.optim, cfg.steps, acc
@@ -82,6 +85,7 @@ class SFTTrainer:
         self.guard = NonFiniteGuard(cfg.guards)
         self.global_step = 0
         self.skipped_steps = 0
+        self.logger: Any = None
 
     def train(self, resume: bool = False, overwrite: bool = False) -> Path:
         """Run (or continue) SFT; returns the final model folder.
@@ -93,7 +97,8 @@ class SFTTrainer:
         acc = self.accelerator
         prepare_output_dir(self.cfg, acc, resume=resume, overwrite=overwrite)
         resume_step = self._maybe_resume() if resume else None
-        logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
+        self.validator.prepare(overwrite=overwrite)
+        self.logger = logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
         progress = StepProgress(
             self.cfg.steps, enabled=self.cfg.logging.progress and acc.is_main_process, description="sft"
         )
@@ -103,6 +108,7 @@ class SFTTrainer:
                 metrics = self.step()
                 logger.log(metrics)
                 progress.update("sft", metrics)
+                self.validator.maybe_run(self.global_step, "sft", self)  # before the checkpoint
                 if should_checkpoint(self.cfg.checkpoint, self.global_step):
                     self.save_checkpoint()
         finally:
@@ -168,6 +174,7 @@ class SFTTrainer:
             "global_step": self.global_step,
             "sampler": self.sampler.state_dict(),
             "skipped_steps": self.skipped_steps,
+            "validation": self.validator.state_dict(),
         }
         return save_checkpoint(
             self.accelerator,
@@ -185,6 +192,7 @@ class SFTTrainer:
         self.global_step = int(state["global_step"])
         self.sampler.load_state_dict(state["sampler"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.validator.load_state_dict(state.get("validation"))
         return self.global_step
 
 

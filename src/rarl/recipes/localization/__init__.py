@@ -30,10 +30,16 @@ stops with a ConfigError when they disagree (e.g. the tiny model's 56x56 budget 
 Reward settings (`reward.kwargs`, each stage's `reward_kwargs`): see `rarl.rewards.localization_batch`
 (`xi0`/`xi1`/`xi2` or `step_fraction`, `matcher`, `overlap`, `precision_over`, `differentiation`, `weights`,
 `count_weight`).
+
+Validation while training (`eval:`) logs `mAP` (the headline), `AP50`, `AP75`, `AR100` and `failure_rate` when
+the validation samples hold detection or negative questions, `negative_acc` with negatives, and `ref_acc` and
+`ref_failure_rate` with grounding questions (fractions in [0, 1]; an undefined value, e.g. mAP without any
+ground-truth box, is logged as null).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,7 @@ from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.localization.ablations import ABLATIONS
 from rarl.recipes.localization.demo import run_demo
 from rarl.recipes.localization.evaluation import evaluate_localization, write_localization_report
+from rarl.recipes.localization.metrics import DETECTION_METRICS
 from rarl.recipes.localization.prepare import LOCALIZATION_SOURCES, prepare_localization
 from rarl.recipes.localization.prompts import prompt_text, reference_text, user_turn
 from rarl.recipes.localization.samples import RECIPE_NAME, LocalizationSample, load_localization_manifest
@@ -63,6 +70,7 @@ class LocalizationRecipe(RecipeBase):
     name = RECIPE_NAME
     modes = ("default", "think")
     default_reward = REWARD_NAME
+    headline_metric = "mAP"
 
     def __init__(self, eval_mode: str | None = None) -> None:
         """`eval_mode`: the prompt mode `evaluate` asks in (None: the default mode, the paper's prompts)."""
@@ -117,6 +125,24 @@ class LocalizationRecipe(RecipeBase):
             policy, manifest, settings, name=name, messages_fn=lambda sample: self.messages(sample, mode)
         )
 
+    def validation_metrics(self, results: Mapping[str, Any]) -> dict[str, float]:
+        """The headline numbers of `evaluate`'s results for the kinds of question validated (None: NaN)."""
+        names = _metric_names(
+            bool(results.get("n_detection")),
+            bool(results.get("n_negative")),
+            bool(results.get("n_grounding")),
+        )
+        return {m: math.nan if results.get(m) is None else float(results[m]) for m in names}
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Failure rates are better lower; mAP, AP, AR and accuracies higher."""
+        return not metric.endswith("failure_rate")
+
+    def validation_metric_names(self, samples: Sequence[LocalizationSample], settings: Any) -> list[str]:
+        """The names `validation_metrics` gives for the (capped) samples `evaluate` answers."""
+        kinds = {s.kind for s in samples[: settings.max_samples]}
+        return _metric_names(bool(kinds - {"grounding"}), "negative" in kinds, "grounding" in kinds)
+
     def write_report(
         self,
         out: Path,
@@ -151,6 +177,13 @@ class LocalizationRecipe(RecipeBase):
             out.append(self.reference_answer(sample))
             out.append(self.reference_answer(sample, "think"))
         return out
+
+
+def _metric_names(detection: bool, negative: bool, grounding: bool) -> list[str]:
+    """Validation metric names for the kinds of question present (detection counts negatives too)."""
+    names = [*DETECTION_METRICS, "failure_rate"] if detection else []
+    names += ["negative_acc"] if negative else []
+    return names + (["ref_acc", "ref_failure_rate"] if grounding else [])
 
 
 def _prepare(source: str, out: Path, *, sizes: Any = None, **kwargs: Any) -> Any:

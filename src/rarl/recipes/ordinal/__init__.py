@@ -11,6 +11,10 @@ and its CPU demo in `rarl.recipes.ordinal.demo`.
 Reward settings (`reward.kwargs`, each stage's `reward_kwargs`): `weights` (lambda1..3 of Eq. 8), `delta`
 (Eq. 3 tolerance; None or absent: the task's), `check_value_range` (default true: the format reward requires
 values inside the task's range).
+
+Validation while training (`eval:`) logs, per size N present, the size's metric as `<metric>@N` (`mae@1`,
+`accuracy@1`, ..., `tau@N` for N >= 2) and its failure rate `fail@N`, and `tau`, the mean tau over the sizes
+N >= 2 (the headline, so the default `eval.best_metric`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from rarl.recipes.ordinal.manifest import load_manifest, load_task
 from rarl.recipes.ordinal.prepare import SOURCES, prepare
 from rarl.recipes.ordinal.prompts import answer_text, build_messages
 from rarl.recipes.ordinal.report import write_report
+from rarl.recipes.ordinal.scoring import ONE_IMAGE_METRICS, RANKING_METRIC, higher_is_better
 from rarl.recipes.ordinal.tables import render_markdown_table, render_rich_table
 from rarl.recipes.ordinal.verdict import verdict_lines
 from rarl.rewards.batch import BatchReward, build_reward
@@ -44,6 +49,8 @@ class OrdinalRecipe(RecipeBase):
     modes = ("think",)
     default_reward = "rarl"
     shipped_base = SHIPPED_BASE
+    headline_metric = RANKING_METRIC
+    """`tau`: the mean Kendall tau over the multi-image sizes validated."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, Any] = {}
@@ -87,6 +94,32 @@ class OrdinalRecipe(RecipeBase):
         self, policy: Any, manifest: str, settings: Any, name: str = "model"
     ) -> tuple[dict[int, Any], list[dict[str, Any]]]:
         return evaluate_policy(policy, manifest, settings, name=name, messages_fn=self.messages)
+
+    def validation_metrics(self, results: Mapping[int, Any]) -> dict[str, float]:
+        """`<metric>@N` and `fail@N` per size N, and `tau` (mean over N >= 2) when such sizes were scored."""
+        out: dict[str, float] = {}
+        for n, r in sorted(results.items()):
+            out[f"{r.metric}@{n}"] = float(r.value)
+            out[f"fail@{n}"] = float(r.failure_rate)
+        taus = [float(r.value) for n, r in results.items() if n >= 2]
+        if taus:
+            out[RANKING_METRIC] = sum(taus) / len(taus)
+        return out
+
+    def higher_is_better(self, metric: str) -> bool:
+        """MAE and failure rates are better lower; accuracy, SRCC, PLCC and tau higher (other names: the
+        `RecipeBase` rule)."""
+        base = metric.split("@", 1)[0]
+        if base in (*ONE_IMAGE_METRICS, RANKING_METRIC):
+            return higher_is_better(base)
+        return super().higher_is_better(metric)
+
+    def validation_metric_names(self, samples: Sequence[Any], settings: Any) -> list[str]:
+        """The names `validation_metrics` gives for the sizes among `samples` (those `evaluate` scores)."""
+        sizes = sorted({s.n for s in samples if s.n in settings.sizes})
+        names = [f"{samples[0].task.metric if n == 1 else RANKING_METRIC}@{n}" for n in sizes]
+        names += [f"fail@{n}" for n in sizes]
+        return names + ([RANKING_METRIC] if any(n >= 2 for n in sizes) else [])
 
     def write_report(
         self,

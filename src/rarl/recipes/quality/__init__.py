@@ -13,6 +13,12 @@ Two stages on the shared engine, each a stage of one run config (`configs/refine
 Samples are `QualitySample`s (`rarl.recipes.quality.samples`); prompts and reference answers are in
 `prompts`; the evaluation (SRCC / PLCC per dataset with numeric and probability-based inference, and the
 perception accuracies) in `evaluation`; the ablations (Tables 5-6) in `ablations`; the CPU demo in `demo`.
+
+Validation while training (`eval:`) logs, for scoring samples, `<dataset>/<mode>/srcc`, `.../plcc` (numeric
+inference), `.../srcc_prob`, `.../plcc_prob` (Eq. 8) and `.../fail` per dataset and evaluation mode, and `srcc`
+and `plcc`, the numeric means over datasets in the first evaluation mode (`srcc` is the headline); for
+perception samples `perception/<task>` (accuracy, or mean IoU for grounding; `description` when whole images
+are asked every choice question).
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ from rarl.data.errors import DataError
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.quality.ablations import ABLATIONS
 from rarl.recipes.quality.demo import run_demo
-from rarl.recipes.quality.evaluation import evaluate_quality, write_quality_report
+from rarl.recipes.quality.evaluation import _cap, description_outcomes, evaluate_quality, write_quality_report
 from rarl.recipes.quality.perception import prepare_perception
 from rarl.recipes.quality.prepare import QUALITY_SOURCES, prepare_quality
 from rarl.recipes.quality.prompts import MODES, NO_THINK, THINK, prompt_text, reference_text
 from rarl.recipes.quality.reward import REWARD_NAME, QualityTaskReward
-from rarl.recipes.quality.samples import RECIPE_NAME, QualitySample, load_quality_manifest
+from rarl.recipes.quality.samples import RECIPE_NAME, SCORE_TASK, QualitySample, load_quality_manifest
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.utils.config import ConfigError
 
@@ -46,6 +52,7 @@ class QualityRecipe(RecipeBase):
     name = RECIPE_NAME
     modes = MODES
     default_reward = REWARD_NAME
+    headline_metric = "srcc"
 
     def __init__(self, eval_modes: Sequence[str] = (THINK, NO_THINK)) -> None:
         """`eval_modes`: the prompt modes the scoring evaluation answers in (paper Table 3: both)."""
@@ -99,6 +106,43 @@ class QualityRecipe(RecipeBase):
         """Scoring SRCC/PLCC per dataset (numeric and Eq. 8) and perception accuracies on `settings.split`."""
         samples = self.load_samples(manifest, settings.split)
         return evaluate_quality(policy, samples, settings, self.messages, name=name, modes=self.eval_modes)
+
+    def validation_metrics(self, results: Mapping[str, Any]) -> dict[str, float]:
+        """Flat SRCC / PLCC / failure numbers per dataset and mode, their means, and perception scores."""
+        out: dict[str, float] = {}
+        scoring = results.get("scoring", {})
+        for mode, datasets in scoring.items():
+            for dataset, r in datasets.items():
+                key = f"{dataset}/{mode}"
+                out[f"{key}/srcc"], out[f"{key}/plcc"] = r["numeric"]["srcc"], r["numeric"]["plcc"]
+                out[f"{key}/srcc_prob"], out[f"{key}/plcc_prob"] = r["prob"]["srcc"], r["prob"]["plcc"]
+                out[f"{key}/fail"] = r["numeric"]["failure_rate"]
+        first = scoring.get(self.eval_modes[0], {})
+        for name in ("srcc", "plcc") if first else ():
+            out[name] = sum(float(r["numeric"][name]) for r in first.values()) / len(first)
+        for task, r in results.get("perception", {}).items():
+            out[f"perception/{task}"] = r["overall"]["value"]
+        return {k: float(v) for k, v in out.items()}
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Failure rates are better lower; SRCC, PLCC and perception scores higher."""
+        return not metric.endswith("/fail")
+
+    def validation_metric_names(self, samples: Sequence[QualitySample], settings: Any) -> list[str]:
+        """The names `validation_metrics` gives for these samples (capped as `evaluate` caps them)."""
+        names: list[str] = []
+        datasets = sorted({s.dataset for s in samples if s.task == SCORE_TASK})
+        for mode in self.eval_modes:
+            for d in datasets:
+                names += [f"{d}/{mode}/{m}" for m in ("srcc", "plcc", "srcc_prob", "plcc_prob", "fail")]
+        names += ["srcc", "plcc"] if datasets else []
+        perception = _cap(
+            [s for s in samples if s.task != SCORE_TASK], lambda s: s.task, settings.max_samples
+        )
+        tasks = {s.task for s in perception}
+        if description_outcomes(perception, [0.0] * len(perception)):
+            tasks.add("description")
+        return names + [f"perception/{t}" for t in sorted(tasks)]
 
     def write_report(
         self,
