@@ -20,8 +20,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from rarl.algorithms.losses import LOSSES, loss_call_problem, loss_name
 from rarl.model.backends import available_backends
 from rarl.model.lora_settings import LoraSettings
+from rarl.train.eval_config import EvalConfig
 from rarl.utils.config import ConfigError
 from rarl.utils.plugins import is_plugin_spec
 
@@ -29,6 +31,7 @@ __all__ = [
     "AlgorithmConfig",
     "CheckpointConfig",
     "DataConfig",
+    "EvalConfig",
     "GuardConfig",
     "LoggingConfig",
     "LoraSettings",
@@ -220,8 +223,15 @@ class AlgorithmConfig:
     """Upper clip (DAPO clip-higher); None uses clip_eps."""
     beta: float = 0.01
     """KL coefficient; 0 skips the reference model entirely."""
+    loss: str = ""
+    """Policy loss by name (`rarl.algorithms.LOSSES`: grpo, dapo, dr_grpo, gspo, cispo; docs/losses.md), or a
+    plug-in `file.py:function`. Empty: `aggregation` decides (grpo for sequence, dapo for token)."""
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of the loss (e.g. dr_grpo's `max_completion_length`, which defaults to
+    `rollout.max_new_tokens`)."""
     aggregation: Literal["sequence", "token"] = "sequence"
-    """Loss aggregation: GRPO per-sequence mean, or DAPO token mean."""
+    """The older spelling of `loss`, read only when `loss` is empty: GRPO per-sequence mean (`sequence`), or
+    DAPO token mean (`token`)."""
     num_iterations: int = 1
     """Optimisation epochs per rollout batch (>1 requires old log-probs, computed once)."""
     dapo_filter: bool = False
@@ -241,6 +251,31 @@ class AlgorithmConfig:
         if self.clip_eps_high is not None:
             _positive(self.clip_eps_high, "algorithm.clip_eps_high")
         _require(math.isfinite(self.std_eps) and self.std_eps >= 0, "algorithm.std_eps", ">= 0", self.std_eps)
+        self._check_loss()
+
+    @property
+    def loss_name(self) -> str:
+        """The loss the update calls: `loss`, or for an empty one grpo / dapo by `aggregation`."""
+        return loss_name(self.loss, self.aggregation)
+
+    def _check_loss(self) -> None:
+        """Registered names and their `loss_kwargs` now; plug-ins when the trainer resolves them."""
+        if self.loss and self.aggregation == "token" and self.loss != "dapo":
+            raise ConfigError(
+                f"algorithm.aggregation: token is the older spelling of algorithm.loss: dapo; it contradicts "
+                f"algorithm.loss: {self.loss} (drop algorithm.aggregation)"
+            )
+        name = self.loss_name
+        if is_plugin_spec(name):
+            return
+        if name not in LOSSES:
+            raise ConfigError(
+                f"algorithm.loss must be one of {', '.join(LOSSES.names())} or a plug-in 'file.py:function', "
+                f"got {name!r}"
+            )
+        problem = loss_call_problem(LOSSES[name], self.loss_kwargs)
+        if problem:
+            raise ConfigError(f"algorithm.loss_kwargs of {name}: {problem}")
 
 
 @dataclass
@@ -397,6 +432,8 @@ class TrainConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     guards: GuardConfig = field(default_factory=GuardConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Validation while training (`every: 0`, the default: none); see docs/validation.md."""
 
     def __post_init__(self) -> None:
         _check_run(self.output_dir, self.seed)
@@ -435,6 +472,8 @@ class SFTConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     guards: GuardConfig = field(default_factory=GuardConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Validation while training (`every: 0`, the default: none); see docs/validation.md."""
 
     def __post_init__(self) -> None:
         _check_run(self.output_dir, self.seed)
