@@ -57,7 +57,7 @@ from rarl.train.common import (
 )
 from rarl.train.config import StageConfig, TrainConfig
 from rarl.train.errors import TrainingAborted
-from rarl.train.policy_update import policy_update
+from rarl.train.policy_update import policy_loss_fn, policy_update
 from rarl.train.progress import StepProgress
 from rarl.train.run_folder import check_output_dir, prepare_output_dir
 from rarl.train.sampler import EpochSampler, rank_slice
@@ -92,6 +92,7 @@ class GRPOTrainer:
             self.estimator = get_advantage_estimator(cfg.algorithm.advantage)
         except ConfigError as e:
             raise ConfigError(f"algorithm.advantage: {e}") from None
+        policy_loss_fn(cfg.algorithm)  # an unusable loss (a plug-in too) fails now, not at the first update
         loaded: dict[tuple[str, tuple[int, ...]], list[Any]] = {}  # stages with the same data read it once
         self.pools = {stage.name: self._load_pool(stage, loaded) for stage in cfg.stages}
         for stage in cfg.stages:
