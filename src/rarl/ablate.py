@@ -143,7 +143,9 @@ def run_ablations(
         plan.render(sections, f"Ablations on {task_name}", settings) + "\n\n" + training_statistics(curves)
     )
     atomic_write_text(out / "ablation_table.md", table + "\n")
-    plot_training_curves(curves, out / "ablation_curves.png")
+    # run folders, so that each run's config.yaml says where its reward changes between stages
+    components = getattr(recipe, "curve_components", ())
+    plot_training_curves({n: out / n for n in names}, out / "ablation_curves.png", components=components)
     print(table)
     log.info("ablation table written to %s", out / "ablation_table.md")
     return out / "ablation_table.md"

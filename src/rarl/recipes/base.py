@@ -91,6 +91,8 @@ class Recipe(Protocol):
     """The registered reward `reward.name` falls back to when a config names none."""
     headline_metric: str
     """The validation metric `eval.best_metric` falls back to (empty: none; the config must name one)."""
+    curve_components: tuple[str, ...]
+    """The reward components the training-curve figure plots (`reward/<name>`; empty: every one logged)."""
 
     def resolve_mode(self, mode: str | None) -> str: ...
 
@@ -143,6 +145,8 @@ class RecipeBase:
     """The folder `demo-base` resolves to (None: the recipe ships no base)."""
     headline_metric: str = ""
     """The default `eval.best_metric` (empty: a config that validates must name one)."""
+    curve_components: tuple[str, ...] = ()
+    """The reward components the training-curve figure plots, as logged (`reward/<name>`); empty: every one."""
 
     def resolve_mode(self, mode: str | None) -> str:
         """`mode`, or the default mode; a mode the recipe does not know is a ConfigError naming both."""

@@ -1,7 +1,10 @@
 """Step metrics: a JSONL file always, TensorBoard / wandb / trackio when installed and asked for.
 
-Only the main process writes. On resume, rows past the resumed step are dropped so the log matches the
-parameters that were actually restored.
+Every row goes to metrics.jsonl as it is; the trackers get the same row's numbers (`tracker_scalars`: every
+int or float value but `step`, which is their x axis; `eval/*` validation rows included), all of them the
+same dict. Only the main process writes. On resume, rows past the resumed step are dropped so the log
+matches the parameters that were actually restored (TensorBoard's events past it too); a fresh run removes
+the previous run's log and TensorBoard events in the same folder.
 """
 
 from __future__ import annotations
@@ -12,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("rarl")
+
+
+def tracker_scalars(row: dict[str, Any]) -> dict[str, float]:
+    """The numbers of a metrics row the trackers log: every int or float value (NaN included; None, text and
+    nested values are not numbers) except `step`, which is their x axis."""
+    return {k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -54,15 +63,20 @@ class MetricLogger:
         if resume_step is not None:
             self._truncate(self.path, resume_step)
             self._truncate(self.samples_path, resume_step)
-        elif self.path.exists():
-            self.path.unlink()
-            if self.samples_path.exists():
-                self.samples_path.unlink()
+        else:
+            for old in (
+                self.path,
+                self.samples_path,
+                *(self.dir / "tensorboard").glob("events.out.tfevents.*"),
+            ):
+                old.unlink(missing_ok=True)
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._trackers.append(("tensorboard", SummaryWriter(log_dir=str(self.dir / "tensorboard"))))
+                purge = None if resume_step is None else resume_step + 1  # events past the resumed step go
+                writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"), purge_step=purge)
+                self._trackers.append(("tensorboard", writer))
             except ImportError:
                 log.warning("tensorboard requested but not installed (pip install tensorboard); skipping")
         for name, flag in (("wandb", wandb), ("trackio", trackio)):
@@ -88,8 +102,8 @@ class MetricLogger:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         step = int(row.get("step", 0))
+        scalars = tracker_scalars(row)
         for name, tracker in self._trackers:
-            scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
             if name == "tensorboard":
                 for k, v in scalars.items():
                     tracker.add_scalar(k, v, step)

@@ -71,6 +71,7 @@ class LocalizationRecipe(RecipeBase):
     modes = ("default", "think")
     default_reward = REWARD_NAME
     headline_metric = "mAP"
+    curve_components = ("format", "recall", "precision", "count")
 
     def __init__(self, eval_mode: str | None = None) -> None:
         """`eval_mode`: the prompt mode `evaluate` asks in (None: the default mode, the paper's prompts)."""

@@ -45,6 +45,7 @@ from rarl.eval.bootstrap import bootstrap_ci
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.protocol import generate_answers
 from rarl.eval.settings import EvalSettings
+from rarl.recipes.base import RECIPES
 from rarl.recipes.localization.drawing import draw_examples
 from rarl.recipes.localization.metrics import (
     DETECTION_METRICS,
@@ -324,7 +325,8 @@ def write_localization_report(
         lines += ["", "Examples (green: ground truth, red: prediction):", ""]
         lines += [f"![{p.parent.name} {p.stem}]({p.relative_to(out).as_posix()})" for p in pictures]
     if curves:
-        plot_training_curves(dict(curves), out / "training_curves.png")
+        components = RECIPES["vision-r1"].curve_components  # the reward components this recipe logs
+        plot_training_curves(dict(curves), out / "training_curves.png", components=components)
         lines += ["", "![training curves](training_curves.png)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return table

@@ -51,6 +51,7 @@ class OrdinalRecipe(RecipeBase):
     shipped_base = SHIPPED_BASE
     headline_metric = RANKING_METRIC
     """`tau`: the mean Kendall tau over the multi-image sizes validated."""
+    curve_components = ("regression", "length", "consistency", "accuracy", "ranking", "format")
 
     def __init__(self) -> None:
         self._tasks: dict[str, Any] = {}

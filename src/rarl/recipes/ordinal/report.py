@@ -24,6 +24,7 @@ from typing import Any
 
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.report import html_page
+from rarl.recipes.base import RECIPES
 from rarl.recipes.ordinal.plots import plot_size_bars
 from rarl.recipes.ordinal.tables import (
     DEFAULT_SIZES,
@@ -81,7 +82,10 @@ def write_report(
     plot_size_bars(results, out / "size_bars.png", sizes, title=title, ci_level=ci_level)
     has_curves = bool(curves)
     if has_curves:
-        plot_training_curves(curves, out / "training_curves.png", title="Training curves")
+        components = RECIPES["rarl"].curve_components  # the reward components this recipe logs
+        plot_training_curves(
+            curves, out / "training_curves.png", title="Training curves", components=components
+        )
     else:
         (out / "training_curves.png").unlink(missing_ok=True)
 

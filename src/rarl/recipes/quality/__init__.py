@@ -53,6 +53,16 @@ class QualityRecipe(RecipeBase):
     modes = MODES
     default_reward = REWARD_NAME
     headline_metric = "srcc"
+    curve_components = (  # the scoring reward's terms (stage 2), each perception task's reward (stage 1)
+        "answer",
+        "format",
+        "pd",
+        "task/distortion",
+        "task/severity",
+        "task/object",
+        "task/grounding",
+        "perception_format",
+    )
 
     def __init__(self, eval_modes: Sequence[str] = (THINK, NO_THINK)) -> None:
         """`eval_modes`: the prompt modes the scoring evaluation answers in (paper Table 3: both)."""

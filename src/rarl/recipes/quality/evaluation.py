@@ -40,6 +40,7 @@ from rarl.eval.bootstrap import bootstrap_ci
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.protocol import generate_answers
 from rarl.model.scorer import PolicyScorer
+from rarl.recipes.base import RECIPES
 from rarl.recipes.quality.distortions import DISTORTIONS
 from rarl.recipes.quality.prompts import NO_THINK, THINK
 from rarl.recipes.quality.reward import answer_block, choice_reward, grounding_reward, parse_box
@@ -353,7 +354,8 @@ def write_quality_report(out: Path, results: Mapping[str, Any], *, title: str, c
     atomic_write_text(out / "report.md", table + "\n")
     if curves:
         try:
-            plot_training_curves(dict(curves), out / "training_curves.png")
+            components = RECIPES["refine-iqa"].curve_components  # the reward components this recipe logs
+            plot_training_curves(dict(curves), out / "training_curves.png", components=components)
         except Exception as e:  # a plot must not lose the tables already written
             log.warning("training curves not plotted: %s", e)
     return table
