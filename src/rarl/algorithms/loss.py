@@ -231,6 +231,35 @@ def kl_penalty(
     return kl_loss, float(masked_mean(kl.detach(), valid))
 
 
+def token_ratio(
+    logp: torch.Tensor, old_logp: torch.Tensor, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logp upcast to >= float32, token ratio exp(logp - old) with masked positions at 1), both [N, T]."""
+    dtype = torch.promote_types(logp.dtype, torch.float32)
+    zero = torch.zeros((), dtype=dtype, device=logp.device)
+    logp = logp.to(dtype)  # [N, T]
+    log_ratio = torch.where(valid, logp - old_logp.detach().to(dtype), zero)  # [N, T]
+    return logp, log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()
+
+
+def loss_metrics(
+    pg_loss: torch.Tensor,
+    kl_loss: torch.Tensor,
+    kl: float,
+    clipped: torch.Tensor,
+    ratio: torch.Tensor,
+    valid: torch.Tensor,
+) -> dict[str, float]:
+    """The metrics every loss reports; clipped, ratio: [N, T] (a per-sequence value repeated over tokens)."""
+    return {
+        "pg_loss": float(pg_loss.detach()),
+        "kl_loss": float(kl_loss.detach()),
+        "kl": kl,
+        "clip_frac": float(masked_mean(clipped.to(ratio.dtype), valid)),
+        "ratio_mean": float(masked_mean(ratio.detach(), valid)),
+    }
+
+
 def policy_loss(
     logp: torch.Tensor,
     old_logp: torch.Tensor,
@@ -276,14 +305,9 @@ def policy_loss(
             f"unknown loss aggregation {aggregation!r}; expected one of {sorted(LOSS_AGGREGATIONS)}"
         )
 
-    dtype = torch.promote_types(logp.dtype, torch.float32)
     valid = mask.to(torch.bool)  # [N, T]
-    zero = torch.zeros((), dtype=dtype, device=logp.device)
-    logp = logp.to(dtype)  # [N, T]
-    adv = advantages.detach().to(dtype).unsqueeze(1)  # [N, 1]
-
-    log_ratio = torch.where(valid, logp - old_logp.detach().to(dtype), zero)  # [N, T]
-    ratio = log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()  # [N, T]
+    logp, ratio = token_ratio(logp, old_logp, valid)  # [N, T] each
+    adv = advantages.detach().to(logp.dtype).unsqueeze(1)  # [N, 1]
     pg, is_clipped = clipped_surrogate(ratio, adv, clip_eps, clip_high)  # [N, T] each
 
     aggregate = LOSS_AGGREGATIONS[aggregation]
@@ -291,15 +315,7 @@ def policy_loss(
     pg_loss = aggregate(pg, valid, **norms)  # []
     kl_loss, kl_value = kl_penalty(logp, ref_logp, valid, beta, lambda v: aggregate(v, valid, **norms))
 
-    loss = pg_loss + kl_loss  # []
-    metrics = {
-        "pg_loss": float(pg_loss.detach()),
-        "kl_loss": float(kl_loss.detach()),
-        "kl": kl_value,
-        "clip_frac": float(masked_mean(is_clipped.to(dtype), valid)),
-        "ratio_mean": float(masked_mean(ratio.detach(), valid)),
-    }
-    return loss, metrics
+    return pg_loss + kl_loss, loss_metrics(pg_loss, kl_loss, kl_value, is_clipped, ratio, valid)
 
 
 __all__ = [
@@ -313,7 +329,9 @@ __all__ = [
     "clipped_surrogate",
     "kl_k3",
     "kl_penalty",
+    "loss_metrics",
     "loss_normalizers",
     "masked_mean",
     "policy_loss",
+    "token_ratio",
 ]

@@ -48,8 +48,9 @@ from rarl.algorithms.loss import (
     check_loss_inputs,
     clipped_surrogate,
     kl_penalty,
-    masked_mean,
+    loss_metrics,
     policy_loss,
+    token_ratio,
 )
 from rarl.utils.registry import Registry
 
@@ -171,35 +172,6 @@ def dapo_loss(
     )
 
 
-def _token_ratio(
-    logp: torch.Tensor, old_logp: torch.Tensor, valid: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logp upcast to >= float32, token ratio exp(logp - old) with masked positions at 1), both [N, T]."""
-    dtype = torch.promote_types(logp.dtype, torch.float32)
-    zero = torch.zeros((), dtype=dtype, device=logp.device)
-    logp = logp.to(dtype)  # [N, T]
-    log_ratio = torch.where(valid, logp - old_logp.detach().to(dtype), zero)  # [N, T]
-    return logp, log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()
-
-
-def _metrics(
-    pg_loss: torch.Tensor,
-    kl_loss: torch.Tensor,
-    kl: float,
-    clipped: torch.Tensor,
-    ratio: torch.Tensor,
-    valid: torch.Tensor,
-) -> dict[str, float]:
-    """The metrics every loss reports; clipped, ratio: [N, T] (a per-sequence value repeated over tokens)."""
-    return {
-        "pg_loss": float(pg_loss.detach()),
-        "kl_loss": float(kl_loss.detach()),
-        "kl": kl,
-        "clip_frac": float(masked_mean(clipped.to(ratio.dtype), valid)),
-        "ratio_mean": float(masked_mean(ratio.detach(), valid)),
-    }
-
-
 @LOSSES.register("dr_grpo")
 def dr_grpo_loss(
     logp: torch.Tensor,
@@ -247,7 +219,7 @@ def dr_grpo_loss(
     if max_completion_length is not None and not max_completion_length > 0:
         raise ValueError(f"max_completion_length must be > 0 when given, got {max_completion_length}")
     valid = mask.to(torch.bool)  # [N, T]
-    logp, ratio = _token_ratio(logp, old_logp, valid)  # [N, T] each
+    logp, ratio = token_ratio(logp, old_logp, valid)  # [N, T] each
     adv = advantages.detach().to(logp.dtype).unsqueeze(1)  # [N, 1]
     pg, is_clipped = clipped_surrogate(ratio, adv, clip_eps, clip_high)  # [N, T] each
 
@@ -260,7 +232,7 @@ def dr_grpo_loss(
 
     pg_loss = aggregate(pg)  # []
     kl_loss, kl = kl_penalty(logp, ref_logp, valid, beta, aggregate)
-    return pg_loss + kl_loss, _metrics(pg_loss, kl_loss, kl, is_clipped, ratio, valid)
+    return pg_loss + kl_loss, loss_metrics(pg_loss, kl_loss, kl, is_clipped, ratio, valid)
 
 
 @LOSSES.register("gspo")
@@ -328,7 +300,7 @@ def gspo_loss(
     per_token = valid.shape  # the sequence values, repeated over each row's tokens for the token-mean metrics
     clipped_tokens = is_clipped.unsqueeze(1).expand(per_token)  # [N, T]
     ratio_tokens = seq_ratio.unsqueeze(1).expand(per_token)  # [N, T]
-    return pg_loss + kl_loss, _metrics(pg_loss, kl_loss, kl, clipped_tokens, ratio_tokens, valid)
+    return pg_loss + kl_loss, loss_metrics(pg_loss, kl_loss, kl, clipped_tokens, ratio_tokens, valid)
 
 
 @LOSSES.register("cispo")
@@ -380,7 +352,7 @@ def cispo_loss(
         num_tokens_total=num_tokens_total,
     )
     valid = mask.to(torch.bool)  # [N, T]
-    logp, ratio = _token_ratio(logp, old_logp, valid)  # [N, T] each
+    logp, ratio = token_ratio(logp, old_logp, valid)  # [N, T] each
     adv = advantages.detach().to(logp.dtype).unsqueeze(1)  # [N, 1]
     weight = ratio.clamp(max=1.0 + clip_high).detach()  # [N, T]
     safe_logp = torch.where(valid, logp, torch.zeros_like(logp))  # [N, T]; padding never enters
@@ -390,7 +362,7 @@ def cispo_loss(
     norms = {"num_tokens_total": num_tokens_total}
     pg_loss = aggregate_token(pg, valid, **norms)  # []
     kl_loss, kl = kl_penalty(logp, ref_logp, valid, beta, lambda v: aggregate_token(v, valid, **norms))
-    return pg_loss + kl_loss, _metrics(pg_loss, kl_loss, kl, is_clipped, ratio, valid)
+    return pg_loss + kl_loss, loss_metrics(pg_loss, kl_loss, kl, is_clipped, ratio, valid)
 
 
 # ------------------------------------------------------------------------------------------- name -> function
