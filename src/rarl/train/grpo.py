@@ -194,7 +194,6 @@ class GRPOTrainer:
         resume_step = self._maybe_resume() if resume else None
         if resume_step is not None:
             self._repair_model_folders()
-        self.validator.prepare(overwrite=overwrite)
         self.logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
         progress = StepProgress(self.total_steps, enabled=self.cfg.logging.progress and acc.is_main_process)
         progress.advance_to(self.state.global_step)

@@ -29,6 +29,8 @@ log = logging.getLogger("rarl")
 
 FINAL_DIR = "final"
 """The run's last model folder (`<output_dir>/final`)."""
+BEST_DIR = "best"
+"""The model folder of the best validation so far (`<output_dir>/best`, rarl.train.validation)."""
 RUN_CONFIG = "config.yaml"
 RUN_LOGS = ("metrics.jsonl", "samples.jsonl", "tensorboard")
 """What the metric logger writes into the run folder (rarl.train.metrics_log)."""
@@ -156,10 +158,10 @@ def check_output_dir(cfg: Any, *, resume: bool, overwrite: bool, notes: bool = T
 
 
 def clear_run(out: Path, cfg: Any) -> list[str]:
-    """Delete a previous run from `out`: logs, resolved config, checkpoints, final and stage folders (of the
+    """Delete a previous run from `out`: logs, resolved config, checkpoints, final, best and stage folders (of the
     current config and of the configs saved there) and their temporaries; returns what was removed.
     Anything else in the folder (the `tiny-model` it built, the user's own files) is kept."""
-    folders = [FINAL_DIR, *stage_names(cfg), *_saved_stage_names(out)]
+    folders = [FINAL_DIR, BEST_DIR, *stage_names(cfg), *_saved_stage_names(out)]
     names = list(dict.fromkeys([*RUN_LOGS, RUN_CONFIG, CHECKPOINTS, *folders]))
     doomed = [p for name in names for p in [*temporary_siblings(out / name), out / name]]
     removed = []
@@ -182,7 +184,7 @@ def prepare_output_dir(cfg: Any, accelerator: Any, *, resume: bool, overwrite: b
             if removed:
                 log.warning("--overwrite: removed the previous run's %s", ", ".join(removed))
         else:
-            folders = [FINAL_DIR, *stage_names(cfg), *_saved_stage_names(out), RUN_CONFIG]
+            folders = [FINAL_DIR, BEST_DIR, *stage_names(cfg), *_saved_stage_names(out), RUN_CONFIG]
             for line in remove_leftovers(out, folders):
                 log.warning("left by an interrupted save: %s", line)
     accelerator.wait_for_everyone()

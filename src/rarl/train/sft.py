@@ -97,7 +97,6 @@ class SFTTrainer:
         acc = self.accelerator
         prepare_output_dir(self.cfg, acc, resume=resume, overwrite=overwrite)
         resume_step = self._maybe_resume() if resume else None
-        self.validator.prepare(overwrite=overwrite)
         self.logger = logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
         progress = StepProgress(
             self.cfg.steps, enabled=self.cfg.logging.progress and acc.is_main_process, description="sft"

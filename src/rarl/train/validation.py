@@ -43,15 +43,13 @@ from rarl.eval.settings import EvalSettings
 from rarl.model.image_features import shared_image_features
 from rarl.train.checkpoint import save_model_folder
 from rarl.train.errors import TrainingAborted
+from rarl.train.run_folder import BEST_DIR
 from rarl.utils.config import ConfigError
-from rarl.utils.io import recover_leftovers, remove_path, temporary_siblings
 
 __all__ = ["BEST_DIR", "ValidationState", "Validator", "isolated", "run_name"]
 
 log = logging.getLogger("rarl")
 
-BEST_DIR = "best"
-"""The model folder of the best validation so far (`<output_dir>/best`)."""
 SFT_MAX_NEW_TOKENS = 256
 """`eval.max_new_tokens` of an SFT run that leaves it null (a GRPO run takes `rollout.max_new_tokens`)."""
 
@@ -189,22 +187,6 @@ class Validator:
         )
 
     # ------------------------------------------------------------------ the run folder and the state
-    def prepare(self, *, overwrite: bool) -> None:
-        """At the start of a run (every process): with `overwrite`, remove the previous run's `best/`;
-        otherwise clean up what a killed save of it left behind."""
-        acc = self.accelerator
-        best = self.out / BEST_DIR
-        if acc.is_main_process:
-            if overwrite:
-                for path in [*temporary_siblings(best), best]:
-                    if path.exists() or path.is_symlink():
-                        remove_path(path)
-                        log.warning("--overwrite: removed the previous run's %s", path.name)
-            else:
-                for line in recover_leftovers(best):
-                    log.warning("left by an interrupted save: %s", line)
-        acc.wait_for_everyone()
-
     def state_dict(self) -> dict[str, Any]:
         return asdict(self.state)
 
