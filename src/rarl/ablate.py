@@ -144,8 +144,12 @@ def run_ablations(
     )
     atomic_write_text(out / "ablation_table.md", table + "\n")
     # run folders, so that each run's config.yaml says where its reward changes between stages
-    components = getattr(recipe, "curve_components", ())
-    plot_training_curves({n: out / n for n in names}, out / "ablation_curves.png", components=components)
+    plot_training_curves(
+        {n: out / n for n in names},
+        out / "ablation_curves.png",
+        components=getattr(recipe, "curve_components", ()),
+        schedule=getattr(recipe, "curve_schedule", ()),
+    )
     print(table)
     log.info("ablation table written to %s", out / "ablation_table.md")
     return out / "ablation_table.md"

@@ -282,6 +282,28 @@ def test_reward_changes_read_stage_settings_over_the_base_ones():
     assert marks[1].detail == ("weights: [1, 1, 1] → [1, 0, 1]",)
 
 
+def test_a_threshold_switch_inside_a_stage_is_marked_with_its_values(tmp_path, recorded, assert_png):
+    # Vision-R1 with step_fraction 1/2: one stage, the thresholds step up from 0.5 to 0.75 at step 4
+    schedule = get_recipe("vision-r1").curve_schedule
+    assert set(schedule) <= set(LOCALIZATION_COMPONENTS)  # logged by the reward as reward/xi0, ...
+    xi = {"xi0": (0.5, 0.75), "xi2": (0.75, 0.9)}  # xi2 is not in the schedule: not in the label
+    rows = engine_rows(
+        lambda t: {"reward/format": 1.0, **{f"reward/{k}": v[t > 3] for k, v in xi.items()}},
+        stages=("main",),
+    )
+    marks = stage_boundaries(rows, None, schedule)
+    assert [(b.step, b.stage, b.within) for b in marks] == [(4.0, "main", True)]
+    assert marks[0].detail == ("xi0: 0.5 → 0.75",)
+    assert stage_boundaries(rows, None) == []  # without the schedule: no mark
+    ax = panels(training_curves_figure(rows, components=("format",), schedule=schedule))["Reward components"]
+    assert stage_lines(ax) == [4.0]
+    assert texts(ax) == ["within stage main: reward changes\nxi0: 0.5 → 0.75"]
+    # the Vision-R1 report passes the recipe's schedule
+    localization_evaluation.write_localization_report(tmp_path / "r", {}, title="t", curves={"run": rows})
+    assert recorded[-1]["schedule"] == schedule
+    assert_png(tmp_path / "r" / "training_curves.png")
+
+
 def test_a_bad_config_beside_the_log_is_ignored_and_a_bad_one_given_is_an_error(tmp_path):
     run = write_run(tmp_path / "run", engine_rows(lambda t: {"reward/format": 1.0}), {})
     (run / "config.yaml").write_text("stages: [unclosed\n")

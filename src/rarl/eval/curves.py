@@ -186,7 +186,8 @@ def load_runs(
 
 @dataclass(frozen=True)
 class StageBoundary:
-    """Where the logged `stage` changes: the first step of `stage`, and what changed in its reward."""
+    """Where the logged `stage` changes (the first step of `stage`, and what changed in its reward), or, with
+    `within`, where a scheduled reward setting changes inside `stage` (e.g. Vision-R1's thresholds)."""
 
     step: float
     stage: str
@@ -194,6 +195,8 @@ class StageBoundary:
     """'' when the reward is defined as in the previous stage (or no config says)."""
     detail: tuple[str, ...] = field(default=())
     """One `setting: old -> new` line per reward setting that differs from the previous stage."""
+    within: bool = False
+    """True: not a new stage, a scheduled setting changing inside `stage`."""
 
 
 def _fmt(value: Any) -> str:
@@ -241,23 +244,34 @@ def reward_changes(config: Mapping[str, Any] | None, before: str, after: str) ->
 
 
 def stage_boundaries(
-    rows: Sequence[Mapping[str, Any]], config: Mapping[str, Any] | None = None
+    rows: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any] | None = None,
+    schedule: Sequence[str] = (),
 ) -> list[StageBoundary]:
     """Every step where the logged `stage` changes (after the first stage), with the reward settings that
-    change there according to `config` (the run's training config)."""
+    change there according to `config` (the run's training config); and every step where a `schedule`
+    setting (logged as `reward/<name>`, e.g. Vision-R1's `xi0`) changes value inside one stage."""
     staged = []
     for i, r in enumerate(rows):
         if r.get("stage") is None:
             continue
         x = num(r.get("step"))
-        staged.append((float(i) if x is None else x, str(r["stage"])))
+        settings = {k: num(r.get(f"reward/{k}")) for k in schedule}
+        staged.append((float(i) if x is None else x, str(r["stage"]), settings))
     staged.sort(key=lambda p: p[0])
     out = []
-    for (_, prev), (x, cur) in zip(staged, staged[1:], strict=False):
-        if cur == prev:
+    for (_, prev, before), (x, cur, after) in zip(staged, staged[1:], strict=False):
+        if cur != prev:
+            detail = reward_changes(config, prev, cur)
+            out.append(StageBoundary(x, cur, "reward changes" if detail else "", detail))
             continue
-        detail = reward_changes(config, prev, cur)
-        out.append(StageBoundary(x, cur, "reward changes" if detail else "", detail))
+        changed = tuple(
+            f"{k}: {_fmt(before[k])} → {_fmt(after[k])}"
+            for k in schedule
+            if before[k] is not None and after[k] is not None and before[k] != after[k]
+        )
+        if changed:
+            out.append(StageBoundary(x, cur, "reward changes", changed, within=True))
     return out
 
 

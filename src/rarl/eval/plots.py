@@ -72,9 +72,11 @@ def _plot_line(ax: Axes, xs: list[float], ys: list[float], smooth: float, marker
         ax.plot(xs, ys, linewidth=1.4, marker="o" if len(ys) <= 20 else None, markersize=3, **kw)
 
 
-def _boundaries(runs: Mapping[str, CurveRun], colors: Mapping[str, str]) -> list[tuple[StageBoundary, str]]:
+def _boundaries(
+    runs: Mapping[str, CurveRun], colors: Mapping[str, str], schedule: Sequence[str]
+) -> list[tuple[StageBoundary, str]]:
     """(boundary, colour): grey where every run changes stage alike, else one per run in its colour."""
-    marks = {name: stage_boundaries(run.rows, run.config) for name, run in runs.items()}
+    marks = {name: stage_boundaries(run.rows, run.config, schedule) for name, run in runs.items()}
     shared = set.intersection(*(set(v) for v in marks.values())) if marks else set()
     out = [(b, "0.4") for b in sorted(shared, key=lambda b: (b.step, b.stage))]
     out += [(b, colors[name]) for name, v in marks.items() for b in v if b not in shared]
@@ -84,6 +86,8 @@ def _boundaries(runs: Mapping[str, CurveRun], colors: Mapping[str, str]) -> list
 def _stage_label(b: StageBoundary, reward_panel: bool) -> str:
     """The boundary's label: the stage, and on a reward panel each reward setting that changes there."""
     label = b.stage if b.stage.lower().startswith("stage") else f"stage {b.stage}"
+    if b.within:
+        label = f"within {label}"
     if not b.reward_change:
         return label
     if reward_panel:
@@ -114,6 +118,7 @@ def training_curves_figure(
     *,
     panels: Sequence[Panel] = DEFAULT_PANELS,
     components: Sequence[str] = (),
+    schedule: Sequence[str] = (),
     config: ConfigSource | None = None,
     smooth: float = 0.0,
     title: str | None = None,
@@ -134,7 +139,7 @@ def training_curves_figure(
     fig = Figure(figsize=((6.4 if ncols < 3 else 5.4) * ncols, height), dpi=110)
     flat = list(fig.subplots(nrows, ncols, squeeze=False).flat)
     run_colors = {name: f"C{i % 10}" for i, name in enumerate(runs)}
-    boundaries = _boundaries(runs, run_colors)
+    boundaries = _boundaries(runs, run_colors, schedule)
     all_steps = [x for run in runs.values() for x in series(run.rows, "step")[0]]
     xlim = (min(all_steps), max(all_steps)) if len(set(all_steps)) > 1 else None
     if all_steps and xlim is None:  # one step: a whole step either side, so that the ticks are steps
@@ -191,6 +196,7 @@ def plot_training_curves(
     *,
     panels: Sequence[Panel] = DEFAULT_PANELS,
     components: Sequence[str] = (),
+    schedule: Sequence[str] = (),
     config: ConfigSource | None = None,
     smooth: float = 0.0,
     title: str | None = None,
@@ -209,12 +215,22 @@ def plot_training_curves(
             key; several runs get one panel per key, coloured by run, so that runs compare at a glance.
         components: the reward components to plot (the recipe's `curve_components`, names with or without
             `reward/`); empty: every logged `reward/<name>` other than the totals.
+        schedule: reward settings logged per step as `reward/<name>` (the recipe's `curve_schedule`, e.g.
+            Vision-R1's thresholds `xi0`, `xi1`, `xi2`); a change inside a stage is marked like a stage change,
+            labelled `within stage <name>: reward changes` with the settings' old and new values.
         config: the single run's training config (a mapping or a YAML path), for a log given as rows.
         smooth: exponential moving average coefficient in [0, 1); above 0 the raw curve is drawn faint
             behind the smoothed one.
         title: figure title.
     """
     fig = training_curves_figure(
-        log, keys, panels=panels, components=components, config=config, smooth=smooth, title=title
+        log,
+        keys,
+        panels=panels,
+        components=components,
+        schedule=schedule,
+        config=config,
+        smooth=smooth,
+        title=title,
     )
     return save_png(fig, out_png)

@@ -11,11 +11,12 @@ are written, and the failure is raised after (one line naming the model).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError
+from rarl.eval.curves import LogSource
 from rarl.eval.settings import EvalSettings
 from rarl.model.loading import ModelLoadError, load_policy
 from rarl.model.rollout import generate
@@ -56,7 +57,7 @@ def evaluate_models(
     out: str | Path,
     settings: EvalSettings,
     recipe: Any,
-    curves: dict[str, list[dict[str, Any]]] | None = None,
+    curves: Mapping[str, LogSource] | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate several model folders with `recipe` (a recipe object, resolved by the caller); write

@@ -23,7 +23,14 @@ from transformers import GenerationConfig
 
 from rarl.model.batch import PromptBatch, RolloutBatch, completion_mask_from_ids, pad_right
 from rarl.model.loading import Policy, unwrap_model
-from rarl.model.prefill import copy_rows, distinct_prompts, prefill, prompt_positions
+from rarl.model.prefill import (
+    cache_keyword,
+    copy_rows,
+    distinct_prompts,
+    output_cache,
+    prefill,
+    prompt_positions,
+)
 from rarl.utils.registry import Registry
 
 __all__ = [
@@ -199,13 +206,13 @@ def _generate_from_shared_prefill(
     """
     heads, inv = distinct_prompts(rows, groups)  # [u, P], [n]
     positions = prompt_positions(model, heads)  # [3, u, P]
-    cache = prefill(model, heads, positions, upto=heads.prompt_length - 1).past_key_values
+    cache = output_cache(prefill(model, heads, positions, upto=heads.prompt_length - 1))
     return model.generate(
         input_ids=heads.input_ids.index_select(0, inv),
         attention_mask=heads.attention_mask.index_select(0, inv),
         position_ids=positions.index_select(1, inv),  # [3, n, P]; generate extends it by one per step
-        past_key_values=copy_rows(cache, inv),
         generation_config=gen_config,
+        **{cache_keyword(model): copy_rows(cache, inv)},
     )
 
 

@@ -28,7 +28,15 @@ import torch
 from torch import Tensor, nn
 
 from rarl.model.batch import PromptBatch
-from rarl.model.prefill import cache_dropped, copy_rows, distinct_prompts, prefill, prompt_positions
+from rarl.model.prefill import (
+    cache_dropped,
+    cache_keyword,
+    copy_rows,
+    distinct_prompts,
+    output_cache,
+    prefill,
+    prompt_positions,
+)
 
 __all__ = ["token_logprobs"]
 
@@ -81,8 +89,8 @@ def _shared_prompt_logits(
         input_ids=ids,
         attention_mask=attention_mask,
         position_ids=pos,  # [3, n, t]
-        past_key_values=copy_rows(out.past_key_values, inv),  # each row gets its prompt's keys and values
         use_cache=True,
+        **{cache_keyword(inner): copy_rows(output_cache(out), inv)},  # each row gets its prompt's cache
         logits_to_keep=t,
     ).logits  # [n, t, V]: position j predicts token j+1
     return torch.cat([out.logits.index_select(0, inv), rest[:, :-1]], dim=1)  # [n, t, V]

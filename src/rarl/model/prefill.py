@@ -8,11 +8,15 @@ own `get_rope_index`, so the continuation sees exactly the positions a full pass
 - `distinct_prompts(prompts, groups)`: one row per distinct group id, and the row -> distinct-prompt map;
 - `prompt_positions(model, prompts)`: the 3-D rope positions of left-padded prompt rows;
 - `prefill(model, prompts, positions, upto)`: the forward pass with a cache over the first `upto` columns;
-- `copy_rows(cache, rows)`: the cache expanded (or reordered) to the given rows.
+- `copy_rows(cache, rows)`: the cache expanded (or reordered) to the given rows;
+- `cache_keyword(model)`, `output_cache(out)`: the name a KV cache goes in and comes out by, which
+  transformers renamed from `past_key_values` to `cache` within 5.x (the old name warns, then goes).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import torch
@@ -20,7 +24,15 @@ from torch import Tensor, nn
 
 from rarl.model.batch import PromptBatch
 
-__all__ = ["cache_dropped", "copy_rows", "distinct_prompts", "prefill", "prompt_positions"]
+__all__ = [
+    "cache_dropped",
+    "cache_keyword",
+    "copy_rows",
+    "distinct_prompts",
+    "output_cache",
+    "prefill",
+    "prompt_positions",
+]
 
 
 def distinct_prompts(prompts: PromptBatch, groups: Tensor) -> tuple[PromptBatch, Tensor]:
@@ -58,6 +70,22 @@ def prompt_positions(model: nn.Module, prompts: PromptBatch) -> Tensor:
     return pos  # [3, n, P]
 
 
+@functools.cache
+def _takes_cache(cls: type) -> bool:
+    return "cache" in inspect.signature(cls.forward).parameters
+
+
+def cache_keyword(model: nn.Module) -> str:
+    """The keyword the model's forward and `generate` take a KV cache by: `cache` where this transformers
+    has it (the inner Qwen2.5-VL model's forward names it), else `past_key_values`."""
+    return "cache" if _takes_cache(type(_rope_model(model))) else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache a forward pass with `use_cache=True` returned, by its name in this transformers."""
+    return out.cache if "cache" in getattr(out, "__dataclass_fields__", {}) else out.past_key_values
+
+
 def cache_dropped(model: nn.Module) -> bool:
     """Whether the model's layers would drop a KV cache: gradient checkpointing in training mode."""
     return model.training and any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
@@ -67,7 +95,7 @@ def prefill(model: nn.Module, prompts: PromptBatch, positions: Tensor, upto: int
     """Forward pass over the prompt columns [:upto] with a KV cache; returns the model output.
 
     Only the last position goes through the LM head (`logits_to_keep=1`): out.logits [u, 1, V] predicts the
-    token after column upto-1, out.past_key_values holds the cache. Image placeholders must all lie before
+    token after column upto-1, `output_cache(out)` is the cache. Image placeholders must all lie before
     `upto` (a prompt ends with text, so `upto = P - 1` keeps every image).
     """
     upto = prompts.prompt_length if upto is None else upto

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from rarl.eval.curves import LogSource
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.train.config import TrainConfig
 from rarl.utils.config import ConfigError
@@ -93,6 +94,8 @@ class Recipe(Protocol):
     """The validation metric `eval.best_metric` falls back to (empty: none; the config must name one)."""
     curve_components: tuple[str, ...]
     """The reward components the training-curve figure plots (`reward/<name>`; empty: every one logged)."""
+    curve_schedule: tuple[str, ...]
+    """Reward settings logged per step (`reward/<name>`) whose change inside a stage the figure marks."""
 
     def resolve_mode(self, mode: str | None) -> str: ...
 
@@ -124,7 +127,7 @@ class Recipe(Protocol):
         results: Mapping[str, Any],
         *,
         title: str,
-        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        curves: Mapping[str, LogSource] | None = None,
         settings: Any = None,
     ) -> str: ...
 
@@ -147,6 +150,9 @@ class RecipeBase:
     """The default `eval.best_metric` (empty: a config that validates must name one)."""
     curve_components: tuple[str, ...] = ()
     """The reward components the training-curve figure plots, as logged (`reward/<name>`); empty: every one."""
+    curve_schedule: tuple[str, ...] = ()
+    """Reward settings logged per step (`reward/<name>`) that a schedule changes inside a stage (e.g.
+    Vision-R1's thresholds); the training-curve figure marks where they change."""
 
     def resolve_mode(self, mode: str | None) -> str:
         """`mode`, or the default mode; a mode the recipe does not know is a ConfigError naming both."""
@@ -192,7 +198,7 @@ class RecipeBase:
         results: Mapping[str, Any],
         *,
         title: str,
-        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        curves: Mapping[str, LogSource] | None = None,
         settings: Any = None,
     ) -> str:
         """results.json and report.md with one row per model; `results[model]` maps metric -> number."""

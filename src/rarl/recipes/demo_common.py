@@ -19,7 +19,6 @@ from rarl.train.config import (
     OptimConfig,
     SFTConfig,
 )
-from rarl.train.metrics_log import read_metrics
 from rarl.utils.config import ConfigError
 
 
@@ -137,7 +136,7 @@ def evaluate_demo(
         out / "report",
         settings,
         recipe=recipe,
-        curves={method: read_metrics(run / "metrics.jsonl")},
+        curves={method: run},
         title=title,
     )
     phases.done("evaluation")

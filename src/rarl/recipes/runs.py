@@ -13,9 +13,11 @@ the recipe's `default_reward`), so the resolved config a run saves names them ex
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rarl.eval.curves import LogSource
 from rarl.eval.protocol import evaluate_models
 from rarl.eval.settings import EvalSettings
 from rarl.recipes.base import Recipe, get_recipe
@@ -65,7 +67,7 @@ def evaluate(
     out: str | Path,
     settings: EvalSettings,
     recipe: str | Recipe = "rarl",
-    curves: dict[str, list[dict[str, Any]]] | None = None,
+    curves: Mapping[str, LogSource] | None = None,
     title: str | None = None,
 ) -> dict[str, Any]:
     """`rarl eval`: every model evaluated with the named recipe's protocol (see `rarl.eval.protocol`)."""

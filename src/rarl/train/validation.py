@@ -59,6 +59,11 @@ def run_name(step: int) -> str:
     return f"step-{step}"
 
 
+def _short(value: Any) -> str:
+    """A metric for the log line: 4 significant digits, `none` when undefined."""
+    return "none" if value is None else f"{float(value):.4g}"
+
+
 @dataclass
 class ValidationState:
     """What a checkpoint keeps of validation."""
@@ -230,7 +235,8 @@ class Validator:
             trainer.logger.log(row)
         log.info(
             "validation at step %d: %s = %s (best %s at step %s)%s",
-            step, self.metric, value, self.state.best_value, self.state.best_step, "; saved best/" if better else "",
+            step, self.metric, _short(value), _short(self.state.best_value), self.state.best_step,
+            "; saved best/" if better else "",
         )  # fmt: skip
         return row
 

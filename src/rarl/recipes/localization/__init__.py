@@ -48,6 +48,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from rarl.data.errors import DataError
+from rarl.eval.curves import LogSource
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.localization.ablations import ABLATIONS
 from rarl.recipes.localization.demo import run_demo
@@ -72,6 +73,9 @@ class LocalizationRecipe(RecipeBase):
     default_reward = REWARD_NAME
     headline_metric = "mAP"
     curve_components = ("format", "recall", "precision", "count")
+    curve_schedule = (
+        "xi0",
+    )  # the logged threshold of the progressive rule: `step_fraction` switches mid-stage
 
     def __init__(self, eval_mode: str | None = None) -> None:
         """`eval_mode`: the prompt mode `evaluate` asks in (None: the default mode, the paper's prompts)."""
@@ -150,7 +154,7 @@ class LocalizationRecipe(RecipeBase):
         results: Mapping[str, Any],
         *,
         title: str,
-        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        curves: Mapping[str, LogSource] | None = None,
         settings: Any = None,
     ) -> str:
         """results.json, report.md (the paper's Table 1/4 layout) and example pictures; returns the table."""

@@ -31,6 +31,7 @@ from rarl.train.config import (
     AlgorithmConfig,
     CheckpointConfig,
     DataConfig,
+    EvalConfig,
     LoggingConfig,
     ModelConfig,
     OptimConfig,
@@ -63,6 +64,8 @@ class DemoScale:
     num_layers: int  # decoder layers of the tiny model
     eval_samples: int | None
     n_boot: int
+    val_every: int  # validation of the RL run every this many steps (eval.every; 0: none)
+    val_samples: int  # validation images (eval.max_samples)
 
 
 SCALES: dict[str, DemoScale] = {
@@ -83,6 +86,8 @@ SCALES: dict[str, DemoScale] = {
         num_layers=4,
         eval_samples=None,
         n_boot=200,
+        val_every=4,
+        val_samples=24,
     ),
     "smoke": DemoScale(
         num_images=40,
@@ -101,6 +106,8 @@ SCALES: dict[str, DemoScale] = {
         num_layers=2,
         eval_samples=4,
         n_boot=20,
+        val_every=1,
+        val_samples=4,
     ),
 }
 
@@ -144,6 +151,7 @@ def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
         ],
         logging=LoggingConfig(progress=True, sample_every=5),
         checkpoint=CheckpointConfig(every=0, keep_last=1),
+        eval=EvalConfig(every=scale.val_every, max_samples=scale.val_samples),
     )
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from rich.progress import Progress
 
 from rarl.eval.bootstrap import bootstrap_ci
+from rarl.eval.curves import LogSource
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.protocol import generate_answers
 from rarl.eval.settings import EvalSettings
@@ -306,7 +307,7 @@ def write_localization_report(
     results: Mapping[str, Mapping[str, Any]],
     *,
     title: str,
-    curves: Mapping[str, list[dict[str, Any]]] | None = None,
+    curves: Mapping[str, LogSource] | None = None,
     rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """Write results.json, report.md (table + example pictures) and, with `curves`, training curves.
@@ -325,8 +326,13 @@ def write_localization_report(
         lines += ["", "Examples (green: ground truth, red: prediction):", ""]
         lines += [f"![{p.parent.name} {p.stem}]({p.relative_to(out).as_posix()})" for p in pictures]
     if curves:
-        components = RECIPES["vision-r1"].curve_components  # the reward components this recipe logs
-        plot_training_curves(dict(curves), out / "training_curves.png", components=components)
+        recipe = RECIPES["vision-r1"]  # the reward components this recipe logs, and its threshold schedule
+        plot_training_curves(
+            dict(curves),
+            out / "training_curves.png",
+            components=recipe.curve_components,
+            schedule=recipe.curve_schedule,
+        )
         lines += ["", "![training curves](training_curves.png)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return table

@@ -26,6 +26,7 @@ from typing import Any
 from rich.console import Console
 
 from rarl.data.errors import DataError
+from rarl.eval.curves import LogSource
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.ordinal.ablations import ABLATIONS
 from rarl.recipes.ordinal.demo import run_demo
@@ -128,7 +129,7 @@ class OrdinalRecipe(RecipeBase):
         results: Mapping[str, Any],
         *,
         title: str,
-        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        curves: Mapping[str, LogSource] | None = None,
         settings: Any = None,
     ) -> str:
         sizes = tuple(settings.sizes) if settings is not None else (1, 2, 4, 8)

@@ -28,6 +28,7 @@ from rarl.train.config import (
     AlgorithmConfig,
     CheckpointConfig,
     DataConfig,
+    EvalConfig,
     LoggingConfig,
     ModelConfig,
     OptimConfig,
@@ -69,6 +70,7 @@ def _rarl_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
         ],
         logging=LoggingConfig(progress=True, sample_every=5),
         checkpoint=CheckpointConfig(every=0, keep_last=1),
+        eval=EvalConfig(every=scale.val_every, max_samples=scale.val_samples, batch_size=64),
     )
 
 

@@ -36,6 +36,8 @@ class DemoScale:
     eval_samples: int
     n_boot: int
     eval_batch_size: int = 64  # prompts per greedy generation batch in the closing evaluation
+    val_every: int = 10  # validation of the RL run every this many steps (eval.every; 0: none)
+    val_samples: int = 32  # validation samples per image count (eval.max_samples)
 
 
 PROPERTY = "brightness"
@@ -90,6 +92,8 @@ SCALES: dict[str, DemoScale] = {
         max_new_tokens=96,
         eval_samples=8,
         n_boot=200,
+        val_every=1,
+        val_samples=4,
     ),
 }
 

@@ -64,7 +64,7 @@ def write_report(
         out_dir: created if missing; other files in it are left alone.
         results: `{model name: {size: SizeResult}}`.
         title: report and table title (e.g. "UTKFace, Qwen2.5-VL-3B").
-        curves: `{run name: JSONL path or list of log rows}` for the training-curve figure, or None.
+        curves: `{run name: run folder, JSONL path or list of log rows}` (a folder lets the figure label reward changes at stage boundaries) for the training-curve figure, or None.
         notes: free text shown near the top (e.g. checkpoint, config, date).
         sizes: table columns and figure panels.
         meta: extra JSON-able facts stored in results.json (task, seed, n_boot, ...).

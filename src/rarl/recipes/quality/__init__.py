@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError
+from rarl.eval.curves import LogSource
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.quality.ablations import ABLATIONS
 from rarl.recipes.quality.demo import run_demo
@@ -160,7 +161,7 @@ class QualityRecipe(RecipeBase):
         results: Mapping[str, Any],
         *,
         title: str,
-        curves: Mapping[str, list[dict[str, Any]]] | None = None,
+        curves: Mapping[str, LogSource] | None = None,
         settings: Any = None,
     ) -> str:
         """results.json and report.md in the paper's Table 3 (and Tables 1-2) layout; returns the tables."""

@@ -31,6 +31,7 @@ from rarl.train.config import (
     AlgorithmConfig,
     CheckpointConfig,
     DataConfig,
+    EvalConfig,
     LoggingConfig,
     ModelConfig,
     OptimConfig,
@@ -59,6 +60,8 @@ class DemoScale:
     num_layers: int
     eval_samples: int  # per dataset
     n_boot: int
+    val_every: int  # validation of the RL runs every this many steps (eval.every; 0: none)
+    val_samples: int  # validation samples per dataset (eval.max_samples)
 
 
 SCALES: dict[str, DemoScale] = {
@@ -77,6 +80,8 @@ SCALES: dict[str, DemoScale] = {
         num_layers=4,
         eval_samples=48,
         n_boot=1000,
+        val_every=7,
+        val_samples=16,
     ),
     "smoke": DemoScale(
         num_images=24,
@@ -93,6 +98,8 @@ SCALES: dict[str, DemoScale] = {
         num_layers=2,
         eval_samples=4,
         n_boot=100,
+        val_every=1,
+        val_samples=4,
     ),
 }
 
@@ -139,6 +146,7 @@ def refine_config(
         stages=stages,
         logging=LoggingConfig(progress=True, sample_every=5),
         checkpoint=CheckpointConfig(every=0, keep_last=1),
+        eval=EvalConfig(every=scale.val_every, max_samples=scale.val_samples),
     )
 
 
