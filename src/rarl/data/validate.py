@@ -65,6 +65,8 @@ def check_image(path: str) -> ImageCheck:
         return ImageCheck(path, None, MISSING)
     except OSError as e:
         return ImageCheck(path, None, UNREADABLE, e.strerror or type(e).__name__)
+    except ValueError as e:  # a name no file can have: a NUL character, an unencodable surrogate
+        return ImageCheck(path, None, UNREADABLE, f"not a valid file name: {_first_line(e)}")
     try:
         with Image.open(io.BytesIO(data)) as im:
             size = oriented_size(im)

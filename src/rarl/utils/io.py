@@ -164,6 +164,10 @@ def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, Any]]:
             rows.append((lineno, json.loads(line)))
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise ValueError(f"{path}:{lineno}: not usable JSON (nested too deeply for the parser)") from None
+        except ValueError as e:  # an integer past sys.get_int_max_str_digits()
+            raise ValueError(f"{path}:{lineno}: not usable JSON ({str(e).split(';')[0]})") from None
     return rows
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError
+from rarl.data.readers.safe import show
 
 
 def _is_id(value: object) -> bool:
@@ -27,9 +28,9 @@ def _entry_problem(entry: object, keys: Sequence[str], text_key: str | None = No
         if key not in entry:
             return f"has no {key!r}"
         if not _is_id(entry[key]):
-            return f"{key} is {entry[key]!r}, not an integer or string id"
+            return f"{key} is {show(entry[key])}, not an integer or string id"
     if text_key is not None and not (isinstance(entry.get(text_key), str) and entry[text_key].strip()):
-        return f"{text_key} is {entry.get(text_key)!r}, not a non-empty string"
+        return f"{text_key} is {show(entry.get(text_key))}, not a non-empty string"
     return None
 
 
@@ -49,7 +50,7 @@ def check_coco(coco: object, path: Path) -> None:
         for k, entry in enumerate(coco[key]):
             problem = _entry_problem(entry, ("id",), text_key)
             if problem is None and entry["id"] in seen:
-                problem = f"repeats id {entry['id']!r}"
+                problem = f"repeats id {show(entry['id'])}"
             if problem is not None:
                 raise DataError(f"{path}: {key}[{k}] {problem}")
             seen.add(entry["id"])

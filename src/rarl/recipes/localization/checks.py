@@ -9,7 +9,6 @@ boxes pass `check_box`. The rest are reported under their reason (the policy: "B
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from rarl.data.boxes import Box
 from rarl.data.errors import ReadReport
+from rarl.data.readers.safe import finite, show
 from rarl.data.validate import UNREADABLE, ImageCheck, check_image, default_workers
 from rarl.recipes.localization.samples import LocalizationSample
 
@@ -52,7 +52,7 @@ def _probe_all(paths: Iterable[str], workers: int | None) -> dict[str, ImageChec
 
 
 def _finite(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return finite(value) is not None  # an int too large for a float is not a coordinate
 
 
 def check_box(raw: object, size: tuple[int, int], box_format: str = "xyxy") -> tuple[Box | None, str]:
@@ -112,7 +112,7 @@ def finish_candidates(
         for k, raw in enumerate(c.raw_boxes):
             box, problem = check_box(raw, probe.size, c.box_format)
             if box is None:
-                report.skip(problem, f"{name} box {k + 1} {raw!r}")
+                report.skip(problem, f"{name} box {k + 1} {show(raw)}")
                 break
             boxes.append(box)
         if problem:

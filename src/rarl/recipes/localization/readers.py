@@ -39,8 +39,9 @@ import numpy as np
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.readers.coco import annotation_problem, check_coco, select_categories
+from rarl.data.readers.safe import image_path, load_json, resolved, show, user_path
 from rarl.recipes.localization.checks import Candidate, finish_candidates
-from rarl.recipes.localization.samples import LocalizationRead, load_json, load_jsonl
+from rarl.recipes.localization.samples import LocalizationRead, load_jsonl
 
 __all__ = ["BAD_RECORD", "read_boxes_jsonl", "read_coco_instances", "read_refcoco_jsonl"]
 
@@ -48,8 +49,7 @@ BAD_RECORD = "malformed record"
 
 
 def _image_path(name: str, images_dir: Path) -> str:
-    p = Path(name).expanduser()
-    return str(p if p.is_absolute() else (images_dir / p).resolve())
+    return image_path(name, images_dir)
 
 
 def _names(value: str | Sequence[str] | None) -> list[str] | None:
@@ -58,24 +58,34 @@ def _names(value: str | Sequence[str] | None) -> list[str] | None:
         return None
     if isinstance(value, str):
         return [c.strip() for c in value.split(",") if c.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(c, (str, int)) for c in value):
+        raise DataError(f"categories must be names 'a,b' or a list of names, got {show(value)}")
     return [str(c) for c in value]
+
+
+def _sample_id(rec: Mapping[str, Any], default: str) -> str | None:
+    """A record's `id` as text (its default when absent), or None when it is not text or an integer."""
+    value = rec.get("id", default)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value)
 
 
 def _coco_images_dir(ann_path: Path, coco: Mapping[str, Any], images_dir: str | os.PathLike | None) -> Path:
     """`images_dir`, or the first of the annotation's folder, its parent, and their images/val2017/train2017
     subfolders holding the first listed image."""
     if images_dir is not None:
-        folder = Path(images_dir).expanduser()
+        folder = user_path(images_dir)
         if not folder.is_dir():
             raise DataError(f"coco: images folder not found: {folder}")
-        return folder.resolve()
+        return resolved(folder)
     first = next((img.get("file_name") for img in coco["images"] if isinstance(img, dict)), None)
     bases = [ann_path.parent, ann_path.parent.parent]
     for base in bases:
         for c in (base, base / "images", base / "val2017", base / "train2017"):
             if first is not None and (c / first).is_file():
-                return c.resolve()
-    return ann_path.parent.resolve()
+                return resolved(c)
+    return resolved(ann_path.parent)
 
 
 def read_coco_instances(
@@ -101,7 +111,7 @@ def read_coco_instances(
         max_negatives: at most this many negatives (a seeded choice; None: all).
         max_images: keep the first this many positive images by id (None: all), e.g. for a quick eval.
     """
-    ann_path = Path(root).expanduser().resolve()
+    ann_path = resolved(user_path(root))
     coco = load_json(ann_path, "coco")
     check_coco(coco, ann_path)
     for key, value in (
@@ -216,9 +226,9 @@ def read_refcoco_jsonl(
     """
     if box_format not in ("xyxy", "xywh"):
         raise DataError(f"refcoco: box_format must be 'xyxy' or 'xywh', got {box_format!r}")
-    path = Path(root).expanduser().resolve()
+    path = resolved(user_path(root))
     records = load_jsonl(path, "refcoco")
-    img_dir = Path(images_dir).expanduser().resolve() if images_dir is not None else path.parent
+    img_dir = resolved(user_path(images_dir)) if images_dir is not None else path.parent
     report = ReadReport(strict=strict)
     candidates = []
     for k, rec in enumerate(records, 1):
@@ -231,10 +241,14 @@ def read_refcoco_jsonl(
         if not isinstance(image, str) or not image or not isinstance(phrase, str) or not phrase.strip():
             report.skip(BAD_RECORD, f"{where} (needs 'image' and 'expression')")
             continue
+        sample_id = _sample_id(rec, f"ref-{k}")
+        if sample_id is None:
+            report.skip(BAD_RECORD, f"{where} ('id' must be text or an integer, got {show(rec['id'])})")
+            continue
         phrase = " ".join(phrase.split())
         candidates.append(
             Candidate(
-                sample_id=str(rec.get("id", f"ref-{k}")),
+                sample_id=sample_id,
                 image=_image_path(image, img_dir),
                 kind="grounding",
                 categories=(phrase,),
@@ -270,9 +284,9 @@ def read_boxes_jsonl(
     """
     if box_format not in ("xyxy", "xywh"):
         raise DataError(f"boxes-jsonl: box_format must be 'xyxy' or 'xywh', got {box_format!r}")
-    path = Path(root).expanduser().resolve()
+    path = resolved(user_path(root))
     records = load_jsonl(path, "boxes-jsonl")
-    img_dir = Path(images_dir).expanduser().resolve() if images_dir is not None else path.parent
+    img_dir = resolved(user_path(images_dir)) if images_dir is not None else path.parent
     default = _names(categories)
     if default is None:
         labels_seen = {
@@ -280,6 +294,7 @@ def read_boxes_jsonl(
             for rec in records
             if isinstance(rec, dict) and isinstance(rec.get("labels"), list)
             for lab in rec["labels"]
+            if isinstance(lab, str)
         }
         default = sorted(labels_seen)
     report = ReadReport(strict=strict)
@@ -304,11 +319,15 @@ def read_boxes_jsonl(
             continue
         outside = [x for x in labels if x not in cats]
         if outside:
-            report.skip(BAD_RECORD, f"{where} (labels {outside} not among the categories)")
+            report.skip(BAD_RECORD, f"{where} (labels {show(outside)} not among the categories)")
+            continue
+        sample_id = _sample_id(rec, f"img-{k}")
+        if sample_id is None:
+            report.skip(BAD_RECORD, f"{where} ('id' must be text or an integer, got {show(rec['id'])})")
             continue
         candidates.append(
             Candidate(
-                sample_id=str(rec.get("id", f"img-{k}")),
+                sample_id=sample_id,
                 image=_image_path(rec["image"], img_dir),
                 kind="detection" if raw_boxes else "negative",
                 categories=tuple(cats),

@@ -13,7 +13,7 @@ is the dataset folder):
 | kadid     | dmos.csv                                            | dmos                | 1..5, higher better    |
 | agiqa     | data.csv                                            | mos_quality         | 0..5, higher better    |
 | csiq      | csiq_dmos.csv (a CSV export of csiq.DMOS.xlsx)      | dmos                | 0..1, LOWER better     |
-| iqa-csv   | any CSV with `path` (or `image`) and `mos` columns  | mos                 | `-o mos_range=lo-hi`   |
+| iqa-csv   | any CSV with `path` (or `image`) and `mos` columns  | mos                 | `-o mos_range=lo,hi`   |
 
 The mapping to the paper's [0, 5) scale is linear per dataset on its nominal scale `[lo, hi]`:
 `s = 5 * (m - lo) / (hi - lo)` (higher better) or `s = 5 * (hi - m) / (hi - lo)` (CSIQ's DMOS), and the top
@@ -41,6 +41,8 @@ import numpy as np
 import scipy.io
 
 from rarl.data.errors import DataError, ReadReport
+from rarl.data.options import parse_range
+from rarl.data.readers.safe import csv_rows, show, user_path
 from rarl.data.validate import check_image
 
 MAX_SCORE = 4.99
@@ -73,14 +75,20 @@ class MosScale:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo < self.hi):
-            raise DataError(f"a MOS scale needs lo < hi, got {self.lo}..{self.hi}")
+            raise DataError(f"a MOS scale needs finite lo < hi, got {self.lo}..{self.hi}")
 
     def contains(self, mos: float) -> bool:
         return self.lo - 1e-9 <= mos <= self.hi + 1e-9
 
     def rescale(self, mos: float) -> float:
-        """The score on [0, 5): `5 (m - lo) / (hi - lo)` (or from the top for lower-better), capped at 4.99."""
-        frac = (mos - self.lo) / (self.hi - self.lo)
+        """The score on [0, 5): `5 (m - lo) / (hi - lo)` (or from the top for lower-better), capped at 4.99.
+
+        Computed on halves when `hi - lo` overflows a float (a scale from -1e308 to 1e308), so every MOS on
+        a finite scale has a finite score."""
+        if math.isfinite(self.hi - self.lo):
+            frac = (mos - self.lo) / (self.hi - self.lo)
+        else:
+            frac = (mos / 2 - self.lo / 2) / (self.hi / 2 - self.lo / 2)
         if not self.higher_better:
             frac = 1.0 - frac
         return min(max(5.0 * frac, 0.0), MAX_SCORE)
@@ -146,10 +154,18 @@ def read_table(path: Path) -> list[dict[str, str]]:
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
     reader = csv.DictReader(text.splitlines(), dialect=dialect)
-    if reader.fieldnames is None:
+    try:
+        header = reader.fieldnames
+    except csv.Error as e:
+        raise DataError(f"{path}:1: not a usable CSV header ({e})") from None
+    if header is None:
         raise DataError(f"{path}: no header row")
-    reader.fieldnames = [h.strip() for h in reader.fieldnames]
-    return list(reader)
+    reader.fieldnames = [h.strip() for h in header]
+    # a short row's missing cells are "" (not None); a long row's extra cells (key None) are dropped
+    return [
+        {k: v if isinstance(v, str) else "" for k, v in row.items() if k is not None}
+        for row in csv_rows(reader, str(path))
+    ]
 
 
 def _number(text: object) -> float | None:
@@ -182,9 +198,12 @@ def _rows(
     seen: set[str] = set()
     for k, (image, raw, where) in enumerate(entries):
         report.read += 1
+        if not image:
+            report.skip("no image name", where)
+            continue
         mos = raw if isinstance(raw, float) else _number(raw)
         if mos is None:
-            report.skip("unparsable MOS", f"{where} ({raw!r})")
+            report.skip("unparsable MOS", f"{where} ({show(raw)})")
             continue
         if not scale.contains(mos):
             report.skip("MOS outside the nominal scale", f"{where} ({mos} not in {scale.lo}..{scale.hi})")
@@ -200,6 +219,12 @@ def _rows(
         rows.append((image, mos))
         kept_meta.append(dict(meta[k]) if meta else {})
     return QualityRead(dataset, scale, rows, report, kept_meta)
+
+
+def _image(folder: Path, cell: str | None) -> str:
+    """The image path of a table cell under `folder`; "" for an empty cell (the row is skipped)."""
+    name = (cell or "").strip()
+    return str(folder / name) if name else ""
 
 
 def _image_dir(root: Path, candidates: Sequence[str]) -> Path:
@@ -221,7 +246,7 @@ def read_koniq(
     _columns(rows, ["image_name", "MOS"], path)
     folder = root / images if images else _image_dir(root, ("1024x768", "512x384", "images"))
     entries = [
-        (str(folder / r["image_name"].strip()), r["MOS"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
+        (_image(folder, r["image_name"]), r["MOS"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
     ]
     return _rows("KonIQ", DATASET_SCALES["koniq"], entries, strict)
 
@@ -244,7 +269,7 @@ def read_spaq(
     _columns(rows, ["Image name", "MOS"], path)
     folder = root / images if images else _image_dir(root, ("TestImage", "images"))
     entries = [
-        (str(folder / r["Image name"].strip()), r["MOS"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
+        (_image(folder, r["Image name"]), r["MOS"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
     ]
     return _rows("SPAQ", DATASET_SCALES["spaq"], entries, strict)
 
@@ -255,28 +280,56 @@ def read_livec(root: Path, *, images: str | None = None, strict: bool = False) -
     The first seven images of the release live in Images/trainingImages/; both folders are searched.
     """
     data = root / "Data" if (root / "Data").is_dir() else root
-    try:
-        mos = scipy.io.loadmat(str(data / "AllMOS_release.mat"))["AllMOS_release"]
-        names = scipy.io.loadmat(str(data / "AllImages_release.mat"))["AllImages_release"]
-    except FileNotFoundError as e:
-        raise DataError(f"livec: {e.filename or e} not found under {root}") from None
-    except (KeyError, ValueError, OSError) as e:
-        raise DataError(f"livec: cannot read the .mat files under {data} ({type(e).__name__}: {e})") from None
-    mos_values = np.asarray(mos, dtype=np.float64).reshape(-1)
+    mos = _mat_variable(data / "AllMOS_release.mat", "AllMOS_release", root)
+    names = _mat_variable(data / "AllImages_release.mat", "AllImages_release", root)
+    mos_values = [_mat_cell(v) for v in np.asarray(mos, dtype=object).reshape(-1)]
     flat = np.asarray(names, dtype=object).reshape(-1)
     if len(flat) != len(mos_values):
         raise DataError(f"livec: {len(flat)} image names but {len(mos_values)} MOS values")
     folder = root / images if images else _image_dir(root, ("Images",))
-    entries = []
+    entries: list[tuple[str, object, str]] = []
     for i, (cell, value) in enumerate(zip(flat, mos_values)):
-        name = str(np.asarray(cell).reshape(-1)[0]) if np.asarray(cell).size else ""
+        name = _mat_cell(cell)
+        name = name.strip() if isinstance(name, str) else ""
         path = folder / name
-        if not path.is_file() and (folder / "trainingImages" / name).is_file():
+        if name and not path.is_file() and (folder / "trainingImages" / name).is_file():
             path = folder / "trainingImages" / name
-        entries.append(
-            (str(path), float(value) if math.isfinite(value) else repr(value), f"AllMOS_release[{i}]")
-        )
+        entries.append((str(path) if name else "", value, f"AllMOS_release[{i}]"))
     return _rows("LIVE-C", DATASET_SCALES["livec"], entries, strict)
+
+
+def _mat_variable(path: Path, key: str, root: Path) -> Any:
+    """The variable `key` of the MATLAB file at `path`; one-line `DataError` naming the file when it is
+    missing, empty, truncated, not a .mat file, or lacks the variable."""
+    if not path.is_file():
+        raise DataError(f"livec: {path.name} not found under {root}")
+    try:
+        content = scipy.io.loadmat(str(path))
+    except Exception as e:  # scipy raises many types for a broken file (MatReadError, ValueError, ...)
+        raise DataError(f"livec: {path} is not a readable .mat file ({type(e).__name__}: {e})") from None
+    if key not in content:
+        found = sorted(k for k in content if not k.startswith("__"))
+        raise DataError(f"livec: {path} has no variable {key!r} (found {found})")
+    return content[key]
+
+
+def _mat_cell(cell: object) -> object:
+    """One element of a .mat array as a Python value: the single number (a finite float, else its repr) or
+    text it holds (a MOS stored as the text "63.4", an image name in a cell), or a word saying what else it
+    holds ("an array of 3 values", "void" for a struct), which the reader reports."""
+    value = cell
+    while isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, np.ndarray):
+        return f"an array of {value.size} values"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        number = float(value)
+        return number if math.isfinite(number) else repr(number)
+    return type(value).__name__
 
 
 def read_kadid(
@@ -287,9 +340,7 @@ def read_kadid(
     rows = read_table(path)
     _columns(rows, ["dist_img", "dmos"], path)
     folder = root / images if images else _image_dir(root, ("images",))
-    entries = [
-        (str(folder / r["dist_img"].strip()), r["dmos"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
-    ]
+    entries = [(_image(folder, r["dist_img"]), r["dmos"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)]
     return _rows("KADID-10k", DATASET_SCALES["kadid"], entries, strict)
 
 
@@ -302,8 +353,7 @@ def read_agiqa(
     _columns(rows, ["name", "mos_quality"], path)
     folder = root / images if images else _image_dir(root, ("AGIQA-3K", "images"))
     entries = [
-        (str(folder / r["name"].strip()), r["mos_quality"], f"{path.name}:{i + 2}")
-        for i, r in enumerate(rows)
+        (_image(folder, r["name"]), r["mos_quality"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)
     ]
     return _rows("AGIQA-3K", DATASET_SCALES["agiqa"], entries, strict)
 
@@ -339,7 +389,7 @@ def read_csiq(
     for i, r in enumerate(rows):
         where = f"{path.name}:{i + 2}"
         if r.get("path"):
-            image = str(folder / r["path"].strip())
+            image = _image(folder, r["path"])
         else:
             kind = _CSIQ_TYPES.get(
                 str(r.get("dst_type", "")).strip().lower(), str(r.get("dst_type", "")).strip()
@@ -364,27 +414,25 @@ def read_iqa_csv(
 ) -> QualityRead:
     """A generic CSV with `path` (or `image`) and `mos` columns; `root` is the CSV or its folder.
 
-    `mos_range="lo-hi"` is the nominal scale; without it, the observed min..max (noted in the report).
+    `mos_range` is the nominal scale: `"lo,hi"`, `"lo-hi"`, `"lo..hi"` or `(lo, hi)`, signs allowed
+    (`"-1,10"`, `"-1-10"`); without it, the observed min..max (noted in the report).
     """
     path = root if root.is_file() else root / (file or "mos.csv")
     rows = read_table(path)
     col = "path" if rows and "path" in rows[0] else "image"
     _columns(rows, [col, "mos"], path)
-    folder = Path(images) if images else path.parent
+    folder = user_path(images) if images else path.parent
     if mos_range is not None:
-        try:
-            lo_text, hi_text = str(mos_range).replace("..", "-").split("-", 1)
-            scale = MosScale(float(lo_text), float(hi_text), higher_better)
-        except ValueError:
-            raise DataError(f"iqa-csv: mos_range must be 'lo-hi', got {mos_range!r}") from None
+        lo, hi = parse_range(mos_range, "iqa-csv: mos_range")
+        scale = MosScale(lo, hi, higher_better)
         note = None
     else:
         values = [v for v in (_number(r["mos"]) for r in rows) if v is not None]
         if len(values) < 2 or min(values) == max(values):
-            raise DataError(f"{path}: fewer than two distinct MOS values; pass -o mos_range=lo-hi")
+            raise DataError(f"{path}: fewer than two distinct MOS values; pass -o mos_range=lo,hi")
         scale = MosScale(min(values), max(values), higher_better)
         note = f"no mos_range given: using the observed range {scale.lo}..{scale.hi}"
-    entries = [(str(folder / r[col].strip()), r["mos"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)]
+    entries = [(_image(folder, r[col]), r["mos"], f"{path.name}:{i + 2}") for i, r in enumerate(rows)]
     read = _rows(name or path.stem, scale, entries, strict)
     if note:
         read.report.note(note)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rarl.data.errors import DataError, ReadReport
+from rarl.data.readers.safe import user_path
 from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalTask
 
 
@@ -30,7 +31,7 @@ def require_dir(path: str | os.PathLike | None, what: str) -> Path:
     """`path` as an absolute Path, or `DataError` if it is not given or not an existing folder."""
     if path is None:
         raise DataError(f"{what}: no root folder given")
-    p = Path(path).expanduser()
+    p = user_path(path)
     if not p.is_dir():
         raise DataError(f"{what}: folder not found: {p}")
     return p.resolve()
@@ -38,16 +39,24 @@ def require_dir(path: str | os.PathLike | None, what: str) -> Path:
 
 def require_file(path: str | os.PathLike, what: str) -> Path:
     """`path` as an absolute Path, or `DataError` if it is not an existing file."""
-    p = Path(path).expanduser()
+    p = user_path(path)
     if not p.is_file():
         raise DataError(f"{what}: file not found: {p}")
     return p.resolve()
 
 
 def file_names(folder: Path) -> set[str]:
-    """Names of the plain files in `folder` (one directory scan instead of a stat per item)."""
+    """Names of the plain files in `folder` (one directory scan instead of a stat per item); an entry that
+    cannot be followed (a link loop) is not a file."""
+
+    def is_file(entry: os.DirEntry[str]) -> bool:
+        try:
+            return entry.is_file()
+        except OSError:
+            return False
+
     with os.scandir(folder) as it:
-        return {e.name for e in it if e.is_file()}
+        return {e.name for e in it if is_file(e)}
 
 
 def check_label(task: OrdinalTask, label: float, example: str, report: ReadReport) -> bool:

@@ -22,7 +22,6 @@ Images are `<images_dir>/<file_name>`; by default the first of `<root>`, `<root>
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -30,9 +29,9 @@ from typing import Literal
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.readers.coco import annotation_problem, check_coco, select_categories
+from rarl.data.readers.safe import load_json
 from rarl.recipes.ordinal.readers.base import ReadResult, file_names, require_dir, require_file
 from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalTask
-from rarl.utils.text import read_text
 
 
 def check_rule_template(template: object, source: str) -> None:
@@ -95,10 +94,7 @@ def read_coco_counts(
     if not ann_path.is_absolute():
         ann_path = folder / ann_path
     ann_path = require_file(ann_path, "coco-count")
-    try:
-        coco = json.loads(read_text(ann_path, error=DataError, hint="save it as UTF-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{ann_path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    coco = load_json(ann_path, "coco-count")
     check_coco(coco, ann_path)
 
     selected = select_categories(coco["categories"], categories, "coco-count")

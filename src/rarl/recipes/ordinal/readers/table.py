@@ -27,25 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError, ReadReport
+from rarl.data.options import parse_range
+from rarl.data.readers.safe import csv_rows, home_path, nested_deeper_than, show, user_path
 from rarl.recipes.ordinal.readers.base import ReadResult, check_label, require_dir, require_file
 from rarl.recipes.ordinal.schema import METRICS, OrdinalItem, OrdinalTask
 from rarl.utils.text import read_text
 
-_RANGE = re.compile(r"^\s*(-?\d+(?:\.\d*)?)\s*[-,:]\s*(-?\d+(?:\.\d*)?)\s*$")
+MAX_NESTING = 32
+"""A JSONL row nesting lists/objects deeper than this is a malformed row (its extra keys go to meta)."""
 
 
 def parse_value_range(value: Any) -> tuple[float, float]:
-    """(lo, hi) from a pair of numbers or a string "lo-hi" / "lo,hi" / "lo:hi"."""
-    if isinstance(value, str):
-        m = _RANGE.match(value)
-        if m is None:
-            raise DataError(f"value_range: expected 'lo-hi', got {value!r}")
-        return float(m[1]), float(m[2])
-    try:
-        lo, hi = (float(x) for x in value)
-    except (TypeError, ValueError):
-        raise DataError(f"value_range: expected (lo, hi), got {value!r}") from None
-    return lo, hi
+    """(lo, hi) from a pair of numbers or a string "lo-hi" / "lo,hi" / "lo:hi" / "lo..hi" (signs allowed:
+    "-1-10"); finite with lo < hi (`rarl.data.options.parse_range`)."""
+    return parse_range(value, "value_range")
 
 
 ENCODING_HINT = "save it as UTF-8 (Excel: 'CSV UTF-8'), or pass -o encoding=cp1252 (or the encoding it is in)"
@@ -77,7 +72,9 @@ def _rows(
                 continue
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # bad syntax, nesting too deep, an int of 4300+ digits
+                row = None
+            if isinstance(row, dict) and nested_deeper_than(row, MAX_NESTING):
                 row = None
             rows.append((f"{table.name}:{lineno}", row if isinstance(row, dict) else None))
         return rows, ""
@@ -87,7 +84,7 @@ def _rows(
     if reader.fieldnames is None:
         return rows, delimiter
     reader.fieldnames = [str(name).strip() for name in reader.fieldnames]
-    for row in reader:
+    for row in csv_rows(reader, str(table)):
         rows.append((f"{table.name}:{reader.line_num}", row))
     return rows, delimiter
 
@@ -99,9 +96,11 @@ def _number(raw: Any, delimiter: str) -> float:
     """A label cell as a number (nan when it is not one); '3,5' is 3.5 in a file not delimited by ','."""
     if isinstance(raw, str) and delimiter not in ("", ",") and _DECIMAL_COMMA.match(raw):
         raw = raw.replace(",", ".")
+    if isinstance(raw, bool):  # JSON true/false is not a label
+        return math.nan
     try:
         return float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too large for a float
         return math.nan
 
 
@@ -146,7 +145,7 @@ def read_table(
     delimiter: ',', ';', tab or '|', whichever splits the header into the path and label columns.
     """
     if file is not None:
-        path = Path(file).expanduser()
+        path = user_path(file)
         table_path = Path(root) / path if root is not None and not path.is_absolute() else path
     elif root is not None:
         table_path = Path(root)
@@ -175,13 +174,13 @@ def read_table(
         raw_label = row.get(label_column)
         label = _number(raw_label, delimiter)
         if not math.isfinite(label):
-            report.skip("label is not a number", f"{where} ({raw_label!r})")
+            report.skip("label is not a number", f"{where} ({show(raw_label)})")
             continue
         row_rule = row.get("rule")
         row_rule = str(row_rule).strip() if row_rule not in (None, "") else None
         skip_keys = {path_column, label_column, "rule", "image"}
         meta = {k: v for k, v in row.items() if k not in skip_keys and k is not None}
-        path = Path(str(raw_path).strip()).expanduser()
+        path = Path(home_path(str(raw_path).strip()))  # `~/x` is in the home folder; `~x.png` is a name
         if not path.is_absolute():
             path = base / path
         parsed.append((where, os.path.normpath(path), label, row_rule, meta))
