@@ -23,6 +23,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from rarl.eval.curves import recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.model.loading import load_policy
 from rarl.recipes import get_recipe
@@ -94,11 +95,9 @@ def main() -> None:
     n_final, diff_final = differing(best, weights(out / "run" / "final"))
     print(f"best/ vs final/ (step {rows[-1]['step']}): {n_final} tensors compared, {len(diff_final)} differ")
 
-    recipe = get_recipe("rarl")
     title = f"configs/demo.yaml, {args.steps} + {args.steps} steps, validated every {args.every}"
-    png = plot_training_curves(
-        out / "run", out / "training_curves.png", components=recipe.curve_components, title=title
-    )
+    png = out / "training_curves.png"
+    plot_training_curves(out / "run", png, title=title, **recipe_curves(get_recipe("rarl")))
     print(f"figure: {png}")
     if args.figure:
         shutil.copyfile(png, args.figure)

@@ -13,7 +13,7 @@ import yaml
 import rarl.recipes.localization.evaluation as localization_evaluation
 import rarl.recipes.ordinal.report as ordinal_report
 import rarl.recipes.quality.evaluation as quality_evaluation
-from rarl.eval.curves import reward_changes, stage_boundaries
+from rarl.eval.curves import recipe_curves, reward_changes, stage_boundaries
 from rarl.eval.plots import plot_training_curves, training_curves_figure
 from rarl.recipes import get_recipe
 from rarl.recipes.quality.reward import QualityTaskReward
@@ -47,7 +47,11 @@ def curves(ax):
 
 def stage_lines(ax):
     """x of every vertical stage line in the panel."""
-    vertical = [line for line in ax.get_lines() if list(line.get_ydata()) == [0, 1]]
+    vertical = [  # unlabelled (the best/ marker has a legend entry)
+        line
+        for line in ax.get_lines()
+        if list(line.get_ydata()) == [0, 1] and line.get_label().startswith("_")
+    ]
     return [float(line.get_xdata()[0]) for line in vertical if len(set(line.get_xdata())) == 1]
 
 
@@ -301,6 +305,7 @@ def test_a_threshold_switch_inside_a_stage_is_marked_with_its_values(tmp_path, r
     # the Vision-R1 report passes the recipe's schedule
     localization_evaluation.write_localization_report(tmp_path / "r", {}, title="t", curves={"run": rows})
     assert recorded[-1]["schedule"] == schedule
+    assert recorded[-1] == recipe_curves(get_recipe("vision-r1"))
     assert_png(tmp_path / "r" / "training_curves.png")
 
 
@@ -335,18 +340,48 @@ def test_validation_rows_get_their_own_panel_with_markers(training_log):
             "eval/fail@4": 0.125,
             "eval/mae@1": 9.5,
             "eval/srcc": None,
+            "best/step": 20,
         },
         {"step": 29, "stage": 2, "eval/tau@4": 0.8, "eval/fail@4": 0.0, "eval/mae@1": 8.0, "time/eval": 3.0},
     ]
     p = panels(training_curves_figure(rows))
-    assert legend(p["Validation"]) == ["tau@4", "fail@4"]  # the ones on [-1, 1] share a panel
+    # the ones on [-1, 1] share a panel; a dotted line marks the step best/ holds (its last best/step)
+    assert legend(p["Validation"]) == ["tau@4", "fail@4", "best/ (step 20)"]
+    best = [ln for ln in p["Validation"].get_lines() if ln.get_label() == "best/ (step 20)"]
+    assert len(best) == 1 and list(best[0].get_xdata()) == [20, 20] and best[0].get_linestyle() == ":"
     assert curves(p["Validation"])["tau@4"] == ([10, 20, 29], [0.5, 0.71, 0.8])
-    assert curves(p["Validation: mae@1"]) == {"mae@1": ([10, 20, 29], [12.0, 9.5, 8.0])}
+    assert curves(p["Validation: mae@1"]) == {  # every validation panel marks best/'s step
+        "mae@1": ([10, 20, 29], [12.0, 9.5, 8.0]),
+        "best/ (step 20)": ([20, 20], [0, 1]),
+    }
     for ax in (p["Validation"], p["Validation: mae@1"]):
-        assert {line.get_marker() for line in ax.get_lines() if not line.get_label().startswith("_")} == {"o"}
+        metric_lines = [ln for ln in ax.get_lines() if not ln.get_label().startswith(("_", "best/"))]
+        assert {ln.get_marker() for ln in metric_lines} == {"o"}
     assert stage_lines(p["Validation"]) == [15.0]
     assert not any("best" in t or "time" in t for t in p)
     assert "Validation" not in panels(training_curves_figure(training_log()))  # no eval rows: no panel
+
+
+def test_the_recipe_chooses_which_validation_metrics_are_plotted(training_log):
+    # Refine-IQA logs five metrics per dataset and mode; the figure keeps the means and think-mode SRCCs
+    metrics = {}
+    for ds in ("noise", "blur"):
+        for mode in ("think", "no_think"):
+            for m in ("srcc", "plcc", "srcc_prob", "plcc_prob", "fail"):
+                metrics[f"eval/{ds}/{mode}/{m}"] = 0.5
+    rows = training_log() + [{"step": 5, "stage": 1, "eval/srcc": 0.4, "eval/plcc": 0.45, **metrics}]
+    chosen = recipe_curves(get_recipe("refine-iqa"))["validation"]
+    p = panels(training_curves_figure(rows, validation=chosen))
+    assert legend(p["Validation"]) == [  # in the order logged
+        "srcc",
+        "plcc",
+        "noise/think/srcc",
+        "noise/think/srcc_prob",
+        "blur/think/srcc",
+        "blur/think/srcc_prob",
+    ]
+    assert len(legend(panels(training_curves_figure(rows))["Validation"])) == 22  # no choice: every metric
+    assert recipe_curves(object()) == {"components": (), "schedule": (), "validation": ()}
 
 
 # ---------------------------------------------------------------------------------- the callers

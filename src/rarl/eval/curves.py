@@ -9,7 +9,8 @@ it when there is one; a list of rows has no config unless the caller passes one.
 
 Panels are `(title, keys)`. Two key patterns expand from the rows: `reward/*` into the reward components (the
 recipe's `curve_components`, or every logged `reward/<name>` other than the totals), `eval/*` into the
-validation metrics (`eval/<metric>`, logged at the validation steps only): those whose values all lie in
+validation metrics (`eval/<metric>`, logged at the validation steps only; the recipe's `curve_validation`
+names or patterns, else all): those whose values all lie in
 [-1, 1] share one panel, any other gets its own. A key whose feature is off in every run is not drawn: every
 value equal to its `OFF_VALUES` entry (RMO never mutated, KL 0 with beta 0, the filter kept every rollout,
 ...) or the key it depends on (`GATED_BY`) is off. Missing, null and non-numeric values are skipped, and a
@@ -18,6 +19,7 @@ panel left with no key is dropped.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import math
 import os
@@ -43,6 +45,7 @@ __all__ = [
     "StageBoundary",
     "load_runs",
     "num",
+    "recipe_curves",
     "reward_changes",
     "select_panels",
     "series",
@@ -278,6 +281,17 @@ def stage_boundaries(
 # ------------------------------------------------------------------------------------------- panels
 
 
+def recipe_curves(recipe: Any) -> dict[str, tuple[str, ...]]:
+    """The figure settings a recipe declares, as keyword arguments of `plot_training_curves`: its reward
+    components, the per-step reward settings whose change it marks, the validation metrics it plots (each
+    empty, so everything logged, when the recipe does not say)."""
+    return {
+        "components": tuple(getattr(recipe, "curve_components", ())),
+        "schedule": tuple(getattr(recipe, "curve_schedule", ())),
+        "validation": tuple(getattr(recipe, "curve_validation", ())),
+    }
+
+
 def _is_on(runs: Mapping[str, CurveRun], key: str) -> bool:
     """Whether `key` has data in some run and, for a feature key, is not at its off value everywhere."""
     off = OFF_VALUES.get(key)
@@ -304,7 +318,11 @@ def _in_unit_range(runs: Mapping[str, CurveRun], key: str) -> bool:
 
 
 def _expand(
-    runs: Mapping[str, CurveRun], title: str, keys: tuple[str, ...], components: Sequence[str]
+    runs: Mapping[str, CurveRun],
+    title: str,
+    keys: tuple[str, ...],
+    components: Sequence[str],
+    validation: Sequence[str],
 ) -> list[tuple[str, tuple[str, ...], bool]]:
     """A panel's (title, keys, always-legend) groups once its patterns are expanded."""
     if keys == (COMPONENTS_KEY,):
@@ -315,6 +333,10 @@ def _expand(
         return [(title, names, True)]
     if keys == (VALIDATION_KEY,):
         metrics = _logged(runs, "eval/")
+        if validation:  # the recipe's choice: names or shell patterns of metric names, e.g. `*/think/srcc`
+            metrics = [
+                k for k in metrics if any(fnmatch.fnmatchcase(k[len("eval/") :], p) for p in validation)
+            ]
         unit = tuple(k for k in metrics if _in_unit_range(runs, k))
         return [(title, unit, True)] + [
             (f"{title}: {short_name(k)}", (k,), False) for k in metrics if k not in unit
@@ -327,11 +349,12 @@ def select_panels(
     panels: Sequence[Panel] = DEFAULT_PANELS,
     keys: Sequence[str] | None = None,
     components: Sequence[str] = (),
+    validation: Sequence[str] = (),
 ) -> list[tuple[str, tuple[str, ...], bool]]:
     """The figure's panels as (title, keys, legend always): patterns expanded, restricted to `keys` (a key
     outside every panel gets one of its own), keys whose feature is off or without data left out, empty
     panels dropped. Several runs: one panel per key (titled by the key when its group has several)."""
-    groups = [g for t, ks in panels for g in _expand(runs, t, tuple(ks), components)]
+    groups = [g for t, ks in panels for g in _expand(runs, t, tuple(ks), components, validation)]
     if keys is not None:
         known = {k for _, ks, _ in groups for k in ks}
         groups = [(t, tuple(k for k in ks if k in keys), lg) for t, ks, lg in groups]

@@ -95,6 +95,13 @@ def _stage_label(b: StageBoundary, reward_panel: bool) -> str:
     return f"{label}: {b.reward_change}"
 
 
+def _draw_best(ax: Axes, rows: Sequence[Mapping[str, Any]], color: str) -> None:
+    """A dotted line at the step the run's `best/` model folder holds (its last `best/step`), labelled."""
+    steps = series(rows, "best/step")[1]
+    if steps:
+        ax.axvline(steps[-1], color=color, linestyle=":", linewidth=1.2, label=f"best/ (step {steps[-1]:g})")
+
+
 def _draw_boundary(ax: Axes, b: StageBoundary, color: str, reward_panel: bool, left: bool) -> None:
     """The boundary's line (solid where the reward changes) and its label, right of the line unless `left`."""
     ax.axvline(b.step, color=color, linestyle="-" if b.reward_change else "--", linewidth=0.9)
@@ -119,6 +126,7 @@ def training_curves_figure(
     panels: Sequence[Panel] = DEFAULT_PANELS,
     components: Sequence[str] = (),
     schedule: Sequence[str] = (),
+    validation: Sequence[str] = (),
     config: ConfigSource | None = None,
     smooth: float = 0.0,
     title: str | None = None,
@@ -128,7 +136,7 @@ def training_curves_figure(
         raise ValueError(f"smooth must be in [0, 1), got {smooth}")
     runs = load_runs(log, config)
     multi = len(runs) > 1
-    groups = select_panels(runs, panels, keys, components)
+    groups = select_panels(runs, panels, keys, components, validation)
 
     n = max(1, len(groups))
     ncols = 1 if n == 1 else (2 if n <= 8 else 3)
@@ -154,6 +162,9 @@ def training_curves_figure(
                 label = name if multi else short_name(k)
                 _plot_line(ax, xs, ys, smooth, k.startswith("eval/"), color=color, label=label)
         reward_panel = any(k.startswith("reward/") for k in ks)
+        if any(k.startswith("eval/") for k in ks):
+            for name, run in runs.items():  # the step `best/` holds, where the run logs one
+                _draw_best(ax, run.rows, run_colors[name] if multi else "0.2")
         for b, color in boundaries:  # a label near the right edge goes left of its line
             left = xlim is not None and b.step - xlim[0] > 0.6 * (xlim[1] - xlim[0])
             _draw_boundary(ax, b, color, reward_panel, left)
@@ -197,6 +208,7 @@ def plot_training_curves(
     panels: Sequence[Panel] = DEFAULT_PANELS,
     components: Sequence[str] = (),
     schedule: Sequence[str] = (),
+    validation: Sequence[str] = (),
     config: ConfigSource | None = None,
     smooth: float = 0.0,
     title: str | None = None,
@@ -218,6 +230,9 @@ def plot_training_curves(
         schedule: reward settings logged per step as `reward/<name>` (the recipe's `curve_schedule`, e.g.
             Vision-R1's thresholds `xi0`, `xi1`, `xi2`); a change inside a stage is marked like a stage change,
             labelled `within stage <name>: reward changes` with the settings' old and new values.
+        validation: the validation metrics to plot (the recipe's `curve_validation`: names without `eval/`
+            or shell patterns such as `*/think/srcc`); empty: every logged `eval/<metric>`.
+        `rarl.eval.curves.recipe_curves(recipe)` gives a recipe's `components`, `schedule` and `validation`.
         config: the single run's training config (a mapping or a YAML path), for a log given as rows.
         smooth: exponential moving average coefficient in [0, 1); above 0 the raw curve is drawn faint
             behind the smoothed one.
@@ -229,6 +244,7 @@ def plot_training_curves(
         panels=panels,
         components=components,
         schedule=schedule,
+        validation=validation,
         config=config,
         smooth=smooth,
         title=title,

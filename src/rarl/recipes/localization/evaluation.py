@@ -42,7 +42,7 @@ import numpy as np
 from rich.progress import Progress
 
 from rarl.eval.bootstrap import bootstrap_ci
-from rarl.eval.curves import LogSource
+from rarl.eval.curves import LogSource, recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.protocol import generate_answers
 from rarl.eval.settings import EvalSettings
@@ -326,13 +326,8 @@ def write_localization_report(
         lines += ["", "Examples (green: ground truth, red: prediction):", ""]
         lines += [f"![{p.parent.name} {p.stem}]({p.relative_to(out).as_posix()})" for p in pictures]
     if curves:
-        recipe = RECIPES["vision-r1"]  # the reward components this recipe logs, and its threshold schedule
-        plot_training_curves(
-            dict(curves),
-            out / "training_curves.png",
-            components=recipe.curve_components,
-            schedule=recipe.curve_schedule,
-        )
+        # this recipe's reward components, threshold schedule and validation metrics
+        plot_training_curves(dict(curves), out / "training_curves.png", **recipe_curves(RECIPES["vision-r1"]))
         lines += ["", "![training curves](training_curves.png)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return table

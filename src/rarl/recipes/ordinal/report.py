@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rarl.eval.curves import recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.report import html_page
 from rarl.recipes.base import RECIPES
@@ -82,9 +83,8 @@ def write_report(
     plot_size_bars(results, out / "size_bars.png", sizes, title=title, ci_level=ci_level)
     has_curves = bool(curves)
     if has_curves:
-        components = RECIPES["rarl"].curve_components  # the reward components this recipe logs
-        plot_training_curves(
-            curves, out / "training_curves.png", title="Training curves", components=components
+        plot_training_curves(  # this recipe's reward components and validation metrics
+            curves, out / "training_curves.png", title="Training curves", **recipe_curves(RECIPES["rarl"])
         )
     else:
         (out / "training_curves.png").unlink(missing_ok=True)

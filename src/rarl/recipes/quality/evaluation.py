@@ -37,6 +37,7 @@ import torch
 
 from rarl.eval import metrics as M
 from rarl.eval.bootstrap import bootstrap_ci
+from rarl.eval.curves import recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.protocol import generate_answers
 from rarl.model.scorer import PolicyScorer
@@ -354,8 +355,10 @@ def write_quality_report(out: Path, results: Mapping[str, Any], *, title: str, c
     atomic_write_text(out / "report.md", table + "\n")
     if curves:
         try:
-            components = RECIPES["refine-iqa"].curve_components  # the reward components this recipe logs
-            plot_training_curves(dict(curves), out / "training_curves.png", components=components)
+            # this recipe's reward components and validation metrics
+            plot_training_curves(
+                dict(curves), out / "training_curves.png", **recipe_curves(RECIPES["refine-iqa"])
+            )
         except Exception as e:  # a plot must not lose the tables already written
             log.warning("training curves not plotted: %s", e)
     return table
