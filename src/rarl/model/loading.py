@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +32,16 @@ from rarl.model.processor import load_processor, set_pixel_budget
 from rarl.model.special_tokens import SpecialTokens
 from rarl.utils.errors import UserError
 
-__all__ = ["LoraSettings", "Policy", "load_policy", "make_reference", "resolve_dtype", "unwrap_model"]
+__all__ = [
+    "LoraSettings",
+    "Policy",
+    "check_model_source",
+    "load_policy",
+    "make_reference",
+    "not_a_model_folder",
+    "resolve_dtype",
+    "unwrap_model",
+]
 
 DTypeName = Literal["float32", "bfloat16", "float16", "auto"]
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -131,16 +141,87 @@ def make_reference(policy: Policy) -> nn.Module:
     return ref
 
 
-def _check_source(name_or_path: str | Path) -> str:
-    """Fail early, in one line, on a missing folder or a folder that is not a Qwen2.5-VL model."""
+NOT_TRAINED_FOLDERS = ("tiny-model",)
+"""Model folders a run folder may hold that are not what it trained (`model.name_or_path: tiny` builds its
+starting point there)."""
+RUN_TRACES = ("config.yaml", "metrics.jsonl", "checkpoints")
+"""What a training run writes into its folder besides model folders (`rarl.train.run_folder`)."""
+CHECKPOINT_NAME = re.compile(r"step-\d+")
+"""A checkpoint folder's name (`<run>/checkpoints/step-00000010`)."""
+
+
+def _is_model_folder(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def _model_subfolders(run: Path) -> list[str]:
+    """The model folders inside a run folder, `final` first, then `best`, then the others (stage folders)."""
+    try:
+        names = sorted(p.name for p in run.iterdir() if p.is_dir() and _is_model_folder(p))
+    except OSError:
+        return []
+    first = [n for n in ("final", "best") if n in names]
+    return first + [n for n in names if n not in first and n not in NOT_TRAINED_FOLDERS]
+
+
+def _few(folder: Path, names: list[str], most: int = 4) -> str:
+    """Up to `most` of the paths `folder/name`, and how many more."""
+    shown = ", ".join(str(folder / n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def not_a_model_folder(path: str | Path) -> str:
+    """Why `path` (an existing file or folder without config.json) is not a model folder, pointing at the
+    model it leads to when it is a run folder (its `final/`, else `best/` or a stage folder), a folder of runs
+    (a demo's), a checkpoint of a run, or a file inside a model folder."""
+    path = Path(path)
+    if not path.is_dir():
+        if _is_model_folder(path.parent):
+            return f"{path} is a file of the model folder {path.parent}; give the folder"
+        return f"{path} is a file, not a model folder"
+    in_checkpoints = CHECKPOINT_NAME.fullmatch(path.name) and path.parent.name == "checkpoints"
+    if in_checkpoints or (path.name == "checkpoints" and (path.parent / "config.yaml").is_file()):
+        run = path.parent.parent if in_checkpoints else path.parent
+        what = "a training checkpoint" if in_checkpoints else "the checkpoints folder of a run"
+        if _is_model_folder(run / "final"):
+            return f"{path} is {what}, not a model folder; the run's model is {run / 'final'}"
+        return f"{path} is {what}, not a model folder; resume the run in {run} (`--resume`) to finish it"
+    models = _model_subfolders(path)
+    if any((path / name).exists() for name in RUN_TRACES):
+        if "final" in models:
+            also = [f"{n}/" for n in models[1:]]
+            return f"{path} is a run folder; its model is {path / 'final'}" + (
+                f" (or {', '.join(also)})" if also else ""
+            )
+        if models:
+            unfinished = f"{path} is a run folder without final/ (the run has not finished)"
+            return f"{unfinished}; its models: {_few(path, models)}"
+        return (
+            f"{path} is a run folder with no model saved yet (no final/); "
+            "resume the run (`--resume`) to finish it"
+        )
+    try:
+        runs = sorted(
+            p.name + "/final" for p in path.iterdir() if p.is_dir() and _is_model_folder(p / "final")
+        )
+    except OSError:
+        runs = []
+    if runs or models:
+        return f"{path} is not a model folder (no config.json); models in it: {_few(path, runs + models)}"
+    return f"{path} is not a model folder (no config.json)"
+
+
+def check_model_source(name_or_path: str | Path) -> str:
+    """Fail early, in one line, on a missing folder or a folder that is not a Qwen2.5-VL model (a run
+    folder's message names its model folder); returns the source to load."""
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise ModelLoadError(f"{path} is a file, not a model folder")
+            raise ModelLoadError(not_a_model_folder(path))
         config_file = path / "config.json"
         if not config_file.is_file():
-            raise ModelLoadError(f"{path} is not a model folder (no config.json)")
+            raise ModelLoadError(not_a_model_folder(path))
         try:
             config = json.loads(config_file.read_text(encoding="utf-8"))
         except UnicodeDecodeError:
@@ -233,7 +314,7 @@ def load_policy(
             while the vision tower is frozen (`rarl.model.image_features`; outputs unchanged).
     """
     torch_dtype = resolve_dtype(dtype)
-    source = _check_source(name_or_path)
+    source = check_model_source(name_or_path)
     with _load_errors(source, "weights"):
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
             source, dtype=torch_dtype, attn_implementation=attn_implementation, local_files_only=True

@@ -11,7 +11,8 @@ old copy aside (`.step-XXXXXXXX.old`) until the new one is in place.
 
 `remove_leftovers` (run at the start of every run) deletes what a killed save leaves behind: `.step-*.tmp`
 folders, step folders without a trainer state, and the temporary siblings of model folders (see
-`rarl.utils.io`). `model_folder_problem` tells whether a saved model folder is complete.
+`rarl.utils.io`). `model_folder_problem` tells whether a saved model folder is complete. A model folder
+records the task it was trained on (`rarl_task.json`, `rarl.model.task_file`) when the trainer passes one.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rarl.model.task_file import ModelTask, model_task, write_model_task
 from rarl.utils.io import atomic_directory, atomic_write_json, atomic_write_text, recover_leftovers
 
 log = logging.getLogger("rarl")
@@ -163,8 +165,27 @@ def load_checkpoint(accelerator: Any, path: str | Path) -> dict[str, Any]:
     return json.loads(state_file.read_text(encoding="utf-8"))
 
 
-def save_model_folder(accelerator: Any, model: Any, processor: Any, out_dir: str | Path) -> Path:
-    """Save a folder that `load_policy` / `from_pretrained` loads (LoRA adapters are merged into a copy)."""
+def stage_tasks(
+    recipe: Any, stages: Sequence[Any], manifest_of: Callable[[Any], str], pools: Mapping[str, Sequence[Any]]
+) -> dict[str, ModelTask]:
+    """The task record of each model folder a run saves, by folder name: each stage's (its `mode`, its
+    manifest `manifest_of(stage)`, the samples `pools[stage.name]` joined to those of the stages before it)
+    and `final`'s, the last stage's. `best/` records the stage it is saved in."""
+    out: dict[str, ModelTask] = {}
+    seen: list[Any] = []
+    for stage in stages:
+        seen.extend(pools[stage.name])
+        out[stage.name] = model_task(recipe, stage.mode, manifest_of(stage), seen, stage=stage.name)
+    if stages:
+        out["final"] = out[stages[-1].name]
+    return out
+
+
+def save_model_folder(
+    accelerator: Any, model: Any, processor: Any, out_dir: str | Path, task: ModelTask | None = None
+) -> Path:
+    """Save a folder that `load_policy` / `from_pretrained` loads (LoRA adapters are merged into a copy),
+    with `task` as its `rarl_task.json` (none: no task file), all in one atomic save."""
     out_dir = Path(out_dir)
     accelerator.wait_for_everyone()
     state_dict = accelerator.get_state_dict(model)
@@ -179,34 +200,45 @@ def save_model_folder(accelerator: Any, model: Any, processor: Any, out_dir: str
             else:
                 unwrapped.save_pretrained(tmp, state_dict=state_dict)
             processor.save_pretrained(tmp)
+            if task is not None:
+                write_model_task(tmp, task)
     accelerator.wait_for_everyone()
     return out_dir
 
 
-def ensure_model_folder(accelerator: Any, model: Any, processor: Any, out_dir: str | Path) -> bool:
-    """Re-save the model folder `out_dir` from `model` when it is missing or incomplete (all processes
-    must call this); returns whether it was re-saved."""
+def ensure_model_folder(
+    accelerator: Any, model: Any, processor: Any, out_dir: str | Path, task: ModelTask | None = None
+) -> bool:
+    """Re-save the model folder `out_dir` (with `task`) from `model` when it is missing or incomplete (all
+    processes must call this); returns whether it was re-saved."""
     problem = model_folder_problem(out_dir)
     if problem is None:
         return False
     log.warning("model folder %s is %s; re-creating it from the restored weights", out_dir, problem)
-    save_model_folder(accelerator, model, processor, out_dir)
+    save_model_folder(accelerator, model, processor, out_dir, task)
     return True
 
 
 def repair_model_folders(
-    accelerator: Any, model: Any, processor: Any, out: Path, stage_names: list[str], done: int
+    accelerator: Any,
+    model: Any,
+    processor: Any,
+    out: Path,
+    stage_names: list[str],
+    done: int,
+    tasks: Mapping[str, ModelTask] | None = None,
 ) -> None:
     """After a resume at the end of stage `done` (1-based; 0: none ended): re-save the model folders the
     restored weights stand for (the stage that just ended, and `final/` when every stage has) if a kill left
-    them missing or incomplete; earlier stage folders that are broken can only be reported."""
+    them missing or incomplete, each with its task record (`tasks`, by folder name); earlier stage folders
+    that are broken can only be reported."""
     if done == 0:
         return
     targets = [out / stage_names[done - 1]]
     if done == len(stage_names):
         targets.append(out / "final")
     for target in targets:
-        ensure_model_folder(accelerator, model, processor, target)
+        ensure_model_folder(accelerator, model, processor, target, (tasks or {}).get(target.name))
     for name in stage_names[: done - 1]:
         problem = model_folder_problem(out / name)
         if problem:

@@ -376,7 +376,8 @@ class LoggingConfig:
     wandb: bool = False
     trackio: bool = False
     progress: bool = True
-    """Show a progress bar."""
+    """Show the progress: a live bar on a terminal; in a log that is not one (a pipe, a file), plain lines on
+    stderr after the first step, every tenth of the run or 30 s, and the last (`rarl.train.progress`)."""
 
     def __post_init__(self) -> None:
         _require(self.log_every >= 1, "logging.log_every", ">= 1", self.log_every)

@@ -210,7 +210,8 @@ class Validator:
         """Validate after optimizer step `step` when it is due; returns the logged row (None: not due).
 
         `trainer` is the GRPO or SFT trainer: its `accelerator`, `model` (as prepared), `policy` (whose model
-        generates) and `logger`. Every process must call this.
+        generates), `logger` and `model_tasks` (`best/` records the task of `stage`). Every process must call
+        this.
         """
         if not self.due(step):
             return None
@@ -225,7 +226,10 @@ class Validator:
         self.state.last_step = step
         if better:
             self.state.best_value, self.state.best_step = float(value), step
-            save_model_folder(self.accelerator, trainer.model, trainer.policy.processor, self.out / BEST_DIR)
+            task = getattr(trainer, "model_tasks", {}).get(stage)  # the record of the stage it was saved in
+            save_model_folder(
+                self.accelerator, trainer.model, trainer.policy.processor, self.out / BEST_DIR, task
+            )
         row: dict[str, Any] = {"step": step, "stage": stage}
         row.update({f"eval/{k}": (float(v) if _finite(v) else None) for k, v in metrics.items()})
         row[f"best/{self.metric}"] = self.state.best_value

@@ -76,7 +76,7 @@ def test_score_command(tiny_model, scoring_manifest):
         prob = float(line.rsplit("prob ", 1)[1])
         assert 0.5 <= prob <= 4.5
     bad = CliRunner().invoke(app, ["score", "--model", str(tiny_model), "missing.png"])
-    assert bad.exit_code == 2 and "missing.png: missing image file" in bad.output
+    assert bad.exit_code == 2 and "missing.png (not found)" in bad.output
 
 
 @pytest.mark.parametrize("mode", ["reasoning"])

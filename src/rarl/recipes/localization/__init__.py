@@ -56,7 +56,12 @@ from rarl.recipes.localization.evaluation import evaluate_localization, write_lo
 from rarl.recipes.localization.metrics import DETECTION_METRICS
 from rarl.recipes.localization.prepare import LOCALIZATION_SOURCES, prepare_localization
 from rarl.recipes.localization.prompts import prompt_text, reference_text, user_turn
-from rarl.recipes.localization.samples import RECIPE_NAME, LocalizationSample, load_localization_manifest
+from rarl.recipes.localization.samples import (
+    RECIPE_NAME,
+    LocalizationSample,
+    load_localization_manifest,
+    load_localization_task,
+)
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.rewards.localization_batch import REWARD_NAME, LocalizationBatchReward
 from rarl.utils.config import ConfigError
@@ -138,6 +143,11 @@ class LocalizationRecipe(RecipeBase):
             bool(results.get("n_grounding")),
         )
         return {m: math.nan if results.get(m) is None else float(results[m]) for m in names}
+
+    def task_record(self, manifest: str, samples: Sequence[LocalizationSample]) -> dict[str, Any]:
+        """The manifest's task.json (categories, the pixel budget of the frame, source) and the question
+        kinds trained on (`kinds`), recorded in a trained model folder."""
+        return {**load_localization_task(manifest).to_dict(), "kinds": sorted({s.kind for s in samples})}
 
     def higher_is_better(self, metric: str) -> bool:
         """Failure rates are better lower; mAP, AP, AR and accuracies higher."""

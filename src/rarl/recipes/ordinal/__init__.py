@@ -123,6 +123,11 @@ class OrdinalRecipe(RecipeBase):
         names += [f"fail@{n}" for n in sizes]
         return names + ([RANKING_METRIC] if any(n >= 2 for n in sizes) else [])
 
+    def task_record(self, manifest: str, samples: Sequence[Any]) -> dict[str, Any]:
+        """The manifest's task (rule, value range, value type and precision, delta, metric) and the image
+        counts trained on (`sizes`): what `rarl rank` reads back from a trained model folder."""
+        return {**self.task(manifest).to_dict(), "sizes": sorted({s.n for s in samples})}
+
     def write_report(
         self,
         out: Path,

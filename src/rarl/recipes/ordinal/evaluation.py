@@ -1,29 +1,24 @@
-"""The paper's evaluation protocol (Sec. 4.1): generate, parse, score per N-image size; and `rarl rank`.
+"""The paper's evaluation protocol (Sec. 4.1): generate, parse, score per N-image size.
 
 For each size the policy answers every test sample once (greedy by default), the answer is parsed with the
 reward module's parser (`rarl.rewards.parse_answer`, the same code that scores training rollouts), and the
 per-size metric is computed with the failure policy of `rarl.recipes.ordinal.scoring` (applied to every model
-alike; the failure rate is reported beside each number).
+alike; the failure rate is reported beside each number). `rarl rank` (user images) is in
+`rarl.recipes.ordinal.rank`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.progress import Progress
 
-from rarl.data.errors import DataError
-from rarl.data.validate import image_file_problem
 from rarl.eval.protocol import generate_answers
 from rarl.eval.settings import EvalSettings
-from rarl.model import load_policy
 from rarl.recipes.ordinal.manifest import load_manifest, load_task
 from rarl.recipes.ordinal.prompts import build_messages
-from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample, OrdinalTask
 from rarl.recipes.ordinal.scoring import score_size
 from rarl.rewards import parse_answer
 
@@ -87,36 +82,3 @@ def evaluate_policy(
                 for s, t, p in zip(group, texts, parsed)
             )
     return results, rows
-
-
-def rank_images(
-    model_path: str | Path, images: Sequence[Path], rule: str, value_range: str, max_new_tokens: int = 256
-) -> dict[str, Any]:
-    """Run a model on 1-8 user images; print the raw answer and the parsed ranking."""
-    settings = EvalSettings(max_new_tokens=max_new_tokens, batch_size=1)  # bad options fail before any work
-    if not 1 <= len(images) <= 8:
-        raise DataError(f"rank takes 1 to 8 images, got {len(images)}")
-    for p in images:
-        if not Path(p).is_file():
-            raise DataError(f"image not found: {p}")
-        problem = image_file_problem(str(p))  # what the processor would refuse, before the model loads
-        if problem is not None:
-            raise DataError(f"{problem}: {p}")
-    try:
-        lo, hi = (float(x) for x in value_range.split("-", 1))
-    except ValueError:
-        raise DataError(f"--value-range must look like 0-116, got {value_range!r}") from None
-    task = OrdinalTask(name="user", rule=rule, value_range=(lo, hi))
-    items = tuple(OrdinalItem(image=str(Path(p).resolve()), label=lo, meta={}) for p in images)
-    sample = OrdinalSample(sample_id="user", task=task, items=items)
-    policy = load_policy(str(model_path), dtype="float32")
-    (text,) = generate_answers(policy, [sample], settings, _messages)
-    parsed = parse_answer(text, len(images))
-    console = Console()
-    console.print(f"[bold]answer:[/] {text}")
-    if parsed.ok and parsed.entries:
-        for rank_pos, (image_id, value) in enumerate(parsed.entries, 1):
-            console.print(f"  {rank_pos}. image {image_id} ({images[image_id - 1]}): {value:g}")
-    else:
-        console.print("[yellow]the answer could not be parsed into a ranking[/]")
-    return {"completion": text, "entries": list(parsed.entries) if parsed.ok else []}
