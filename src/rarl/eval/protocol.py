@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rarl.data.errors import DataError
 from rarl.eval.curves import LogSource
 from rarl.eval.settings import EvalSettings
 from rarl.model.loading import ModelLoadError, load_policy
 from rarl.model.rollout import generate
 from rarl.utils.io import atomic_write_jsonl
+from rarl.utils.output_folder import claimed_folder
 
 __all__ = ["EvalSettings", "evaluate_models", "generate_answers"]
 
@@ -65,12 +65,32 @@ def evaluate_models(
     if recipe is None or isinstance(recipe, str):
         raise TypeError("evaluate_models needs a recipe object (rarl.recipes.runs.evaluate resolves a name)")
     out = Path(out)
+    recipe.load_samples(str(manifest_dir), settings.split, settings.sizes)  # bad data fails before any model
+    # a new, empty or report folder (an unwritable or foreign one fails now, not after the models ran)
+    with claimed_folder(out, REPORT_KIND, ["predictions.jsonl"], replace=False, adopt=_older_report):
+        return _evaluate_into(out, models, manifest_dir, settings, recipe, curves, title)
+
+
+REPORT_KIND = "report"
+"""`rarl eval` marks its folder `.rarl-report.json` (`rarl.utils.output_folder`)."""
+
+
+def _older_report(out: Path) -> bool:
+    """A report folder an earlier version wrote (before folders were marked)."""
+    return (out / "predictions.jsonl").is_file() and (out / "report.md").is_file()
+
+
+def _evaluate_into(
+    out: Path,
+    models: dict[str, str],
+    manifest_dir: str | Path,
+    settings: EvalSettings,
+    recipe: Any,
+    curves: Mapping[str, LogSource] | None,
+    title: str | None,
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     predictions: list[dict[str, Any]] = []
-    recipe.load_samples(str(manifest_dir), settings.split, settings.sizes)  # bad data fails before any model
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file, not a folder; choose another report folder")
-    out.mkdir(parents=True, exist_ok=True)  # an unwritable report folder fails now, not after the models ran
     failures: list[str] = []
     for name, path in models.items():
         try:

@@ -1,9 +1,9 @@
-"""What the recipes' CPU demos share: numbered, timed phases; a fresh output folder; the SFT runs' config."""
+"""What the recipes' CPU demos share: numbered, timed phases; their own output folder; the SFT runs' config."""
 
 from __future__ import annotations
 
-import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,30 @@ from rarl.train.config import (
     SFTConfig,
 )
 from rarl.utils.config import ConfigError
+from rarl.utils.output_folder import claimed_folder
+
+DEMO_KIND = "demo"
+"""A demo's folder is marked `.rarl-demo.json` (`rarl.utils.output_folder`)."""
 
 
-def fresh_folder(out: str | Path) -> Path:
-    """`out` emptied (a demo replaces its whole folder) and created; returns it as a Path."""
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    return out
+def demo_folder(out: str | Path, recipe: str, entries: Sequence[str]) -> Any:
+    """`with demo_folder(out, recipe, entries) as out:` the demo's folder for the block: a new or empty folder,
+    or one an earlier demo marked (its `entries` replaced, anything else kept); any other non-empty folder is
+    refused with one line before any work. The folder is locked while the demo runs."""
+    return claimed_folder(out, DEMO_KIND, entries, info={"recipe": recipe}, purpose="demo")
+
+
+def check_outside(path: str | Path, out: str | Path, entries: Sequence[str], option: str) -> None:
+    """ConfigError when `path` (an input the demo reads, e.g. `--base`) lies inside one of the `entries` of
+    `out` that a demo replaces: an earlier scratch demo's `base/` named as the base of the next."""
+    inside = Path(path).resolve()
+    for name in entries:
+        entry = Path(out).resolve() / name
+        if inside == entry or entry in inside.parents:
+            raise ConfigError(
+                f"{option} {path} is inside {entry}, which the demo replaces; copy it elsewhere first, "
+                "or choose another --out"
+            )
 
 
 def demo_sft_config(

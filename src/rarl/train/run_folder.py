@@ -3,16 +3,25 @@
 No command deletes what it did not create: `check_output_dir` refuses a folder holding a run unless the user
 resumes or overwrites it, `clear_run` removes only what a run writes (logs, resolved config, checkpoints,
 final and stage folders), and `prepare_output_dir` cleans up what a killed save left behind.
+
+One run per output folder: `hold_run_folder` takes the folder's lock (`rarl.utils.lock`) before a run writes
+anything, on the main process only; a second run on the same folder stops with one line naming the pid and
+host that hold it, and a run killed with SIGKILL leaves no stuck lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+from accelerate.utils import broadcast_object_list
 
 from rarl.train.checkpoint import (
     CHECKPOINTS,
@@ -24,6 +33,7 @@ from rarl.train.checkpoint import (
 from rarl.train.config import stage_name_problem
 from rarl.utils.config import ConfigError, to_dict
 from rarl.utils.io import remove_path, temporary_siblings
+from rarl.utils.lock import FolderLock
 
 log = logging.getLogger("rarl")
 
@@ -188,3 +198,61 @@ def prepare_output_dir(cfg: Any, accelerator: Any, *, resume: bool, overwrite: b
             for line in remove_leftovers(out, folders):
                 log.warning("left by an interrupted save: %s", line)
     accelerator.wait_for_everyone()
+
+
+@contextlib.contextmanager
+def hold_run_folder(out: str | os.PathLike, accelerator: Any | None = None) -> Iterator[None]:
+    """Hold `out`'s lock for the block: one run per output folder (`rarl.utils.lock`; re-entrant in a process).
+
+    Only the main process locks. With an `accelerator` of several processes, the main process's outcome is
+    broadcast, so every process raises the same one-line error instead of waiting for a main process that
+    stopped; without one (before the trainer has made its accelerator), a multi-process launch (WORLD_SIZE
+    > 1) takes no lock here and leaves it to the trainer.
+    """
+    if accelerator is None:
+        many, main = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1, True
+    else:
+        many, main = accelerator.num_processes > 1, accelerator.is_main_process
+    if many and accelerator is None:
+        yield
+        return
+    lock = FolderLock(out, "run", "output_dir") if main else None
+    error: Exception | None = None
+    if lock is not None:
+        try:
+            lock.__enter__()
+        except Exception as e:  # every process must hear of it, or the others wait forever
+            error = e
+    if many:
+        payload: list[Any] = [None if error is None else str(error)]
+        broadcast_object_list(payload, from_process=0)
+        if error is None and payload[0] is not None:
+            raise ConfigError(payload[0])
+    if error is not None:
+        raise error
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+
+
+def holding_run_folder(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A trainer method run while holding its output folder's lock (`hold_run_folder` with the trainer's
+    `out` and `accelerator`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with hold_run_folder(self.out, self.accelerator):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def checked_run_folder(cfg: Any, *, resume: bool, overwrite: bool) -> Iterator[None]:
+    """The output folder locked (`hold_run_folder`), then checked (`check_output_dir`, reads only), for the
+    block that builds and runs a trainer: another run's folder is refused before the model is loaded."""
+    with hold_run_folder(cfg.output_dir):
+        check_output_dir(cfg, resume=resume, overwrite=overwrite, notes=False)
+        yield

@@ -20,7 +20,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rarl.recipes.demo_common import DemoPhases, demo_sft_config, evaluate_demo, fresh_folder, pick_scale
+from rarl.recipes.demo_common import (
+    DemoPhases,
+    check_outside,
+    demo_folder,
+    demo_sft_config,
+    evaluate_demo,
+    pick_scale,
+)
 from rarl.recipes.ordinal.demo_base import SHIPPED_BASE, WARMUP_DATA_SEED, build_base
 from rarl.recipes.ordinal.demo_task import PROPERTY, SCALES, DemoScale, demo_data, repeated_images
 from rarl.recipes.runs import run_grpo, run_sft
@@ -92,10 +99,15 @@ def resolve_base(base: str | Path, out: Path, scale: DemoScale, seed: int) -> Pa
     return path
 
 
+DEMO_ENTRIES = ("data", "base", "sft", "rarl", "report")
+"""What the demo writes into its folder; a rerun replaces these and nothing else (`demo_folder`)."""
+
+
 def run_demo(
     out: str | Path = "runs/demo", size: str = "default", seed: int = 0, base: str | Path = "shipped"
 ) -> dict[str, Any]:
-    """Run the demo end to end into `out` (replaced); returns the evaluation results per model.
+    """Run the demo end to end into `out` (new, empty, or an earlier demo's folder: `demo_folder`); returns the
+    evaluation results per model.
 
     `base`: `shipped` (default), `scratch` (rebuild the base first, `rarl build-base`) or a model folder.
     """
@@ -103,7 +115,15 @@ def run_demo(
     if seed == WARMUP_DATA_SEED:
         raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
     base_dir = None if str(base) == "scratch" else resolve_base(base, Path(out), scale, seed)  # fails early
-    out = fresh_folder(out)
+    if base_dir is not None:
+        check_outside(base_dir, Path(out), DEMO_ENTRIES, "--base")
+    with demo_folder(out, "rarl", DEMO_ENTRIES) as folder:
+        return _run_phases(folder, scale, seed, base, base_dir)
+
+
+def _run_phases(
+    out: Path, scale: DemoScale, seed: int, base: str | Path, base_dir: Path | None
+) -> dict[str, Any]:
     phases = DemoPhases(total=5)
 
     phases.start(f"synthetic ordinal task ({PROPERTY})")

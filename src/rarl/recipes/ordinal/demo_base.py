@@ -41,6 +41,9 @@ from rarl.recipes.runs import evaluate as evaluate_models
 from rarl.recipes.runs import run_sft
 from rarl.train.config import OptimConfig
 from rarl.utils.config import ConfigError
+from rarl.utils.io import atomic_write_json
+from rarl.utils.lock import FolderLock
+from rarl.utils.output_folder import check_claimable
 
 SHIPPED_BASE = Path(__file__).with_name("demo_base")
 """The shipped base model folder (package data)."""
@@ -133,7 +136,10 @@ def build_base(
     check_against: Path | None = None,
     work: Path | None = None,
 ) -> Path:
-    """Build the demo's base into `out` (replaced) and return it.
+    """Build the demo's base into `out` and return it.
+
+    `out` is a new or empty folder, or a base folder (it has `rarl_base.json`): its model files are replaced,
+    other files kept; any other non-empty folder is refused before the build.
 
     - `spec`: a key of `BASE_SPECS`;
     - `check_against`: a demo manifest folder whose images must all differ from the warm-up images (by
@@ -144,8 +150,10 @@ def build_base(
         raise ConfigError(f"unknown base spec {spec!r}; choose from {sorted(BASE_SPECS)}")
     s = BASE_SPECS[spec]
     out = Path(out)
+    check_claimable(out, "base", marker=BASE_INFO)  # a foreign folder is refused before the build
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="rarl-base-") as tmp:
+    with FolderLock(out, "build-base", "--out"), tempfile.TemporaryDirectory(prefix="rarl-base-") as tmp:
+        check_claimable(out, "base", marker=BASE_INFO)
         root = Path(work) if work is not None else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         tiny = build_tiny_qwen2_5_vl(root / "tiny-model", seed=seed, num_layers=s.num_layers)
@@ -162,13 +170,43 @@ def build_base(
         train_seconds = time.perf_counter() - t0
         settings = EvalSettings(split="val", max_new_tokens=s.max_new_tokens, n_boot=200, seed=seed)
         results = evaluate_models({"base": str(trained)}, warm, root / "val-eval", settings)["base"]
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        for path in sorted(trained.iterdir()):
-            if path.is_file():
-                shutil.copy2(path, out / path.name)
-    info = {
+        files = _replace_base_files(out, trained)
+        info = _base_info(out, spec, s, seed, check_against, demo_manifest, results, train_seconds, files)
+        atomic_write_json(out / BASE_INFO, info)
+    return out
+
+
+def _replace_base_files(out: Path, trained: Path) -> list[str]:
+    """Copy the trained model folder's files into `out`; files an earlier build listed (rarl_base.json
+    `files`) and this one does not write are deleted, nothing else; returns the names written."""
+    try:
+        old = read_base_info(out) or {}
+    except (OSError, ValueError):
+        old = {}
+    written = sorted(p.name for p in trained.iterdir() if p.is_file())
+    listed = old.get("files") if isinstance(old, dict) and isinstance(old.get("files"), list) else []
+    for name in listed:
+        plain = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+        if plain and name not in written and ((out / name).is_file() or (out / name).is_symlink()):
+            (out / name).unlink()
+    for name in written:
+        shutil.copy2(trained / name, out / name)
+    return written
+
+
+def _base_info(
+    out: Path,
+    spec: str,
+    s: BaseSpec,
+    seed: int,
+    check_against: Path | None,
+    demo_manifest: Path,
+    results: Any,
+    train_seconds: float,
+    files: list[str],
+) -> dict[str, Any]:
+    """The build's record (`rarl_base.json`)."""
+    return {
         "command": f"rarl build-base --out {out} --spec {spec} --seed {seed}",
         "spec": asdict(s),
         "seed": seed,
@@ -181,9 +219,8 @@ def build_base(
         "model_sha256": sha256_file(out / "model.safetensors"),
         "train_seconds": round(train_seconds, 1),
         "versions": _versions(),
+        "files": files,
     }
-    (out / BASE_INFO).write_text(json.dumps(info, indent=2) + "\n")
-    return out
 
 
 def _demo_data(out: Path, spec: str, seed: int) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 from rarl.model.tiny import build_tiny_qwen2_5_vl
 from rarl.recipes.base import get_recipe
-from rarl.recipes.demo_common import DemoPhases, demo_sft_config, evaluate_demo, fresh_folder, pick_scale
+from rarl.recipes.demo_common import DemoPhases, demo_folder, demo_sft_config, evaluate_demo, pick_scale
 from rarl.recipes.quality.perception import prepare_perception
 from rarl.recipes.quality.prepare import prepare_quality
 from rarl.recipes.runs import run_grpo, run_sft
@@ -187,12 +187,21 @@ def benchmark_inputs(
     return data, Path(base)
 
 
+DEMO_ENTRIES = ("data", "warmup-data", "perception-data", "tiny-model", "base", "sft", "refine-iqa", "report")
+"""What the demo writes into its folder; a rerun replaces these and nothing else (`demo_folder`)."""
+
+
 def run_demo(
     out: str | Path = "runs/demo-refine-iqa", size: str = "default", seed: int = 0
 ) -> dict[str, Any]:
-    """Run the demo end to end into `out` (replaced); returns the evaluation results per model."""
+    """Run the demo end to end into `out` (new, empty, or an earlier demo's folder: `demo_folder`); returns the
+    evaluation results per model."""
     scale = pick_scale(SCALES, size)
-    out = fresh_folder(out)
+    with demo_folder(out, "refine-iqa", DEMO_ENTRIES) as folder:
+        return _run_phases(folder, scale, seed)
+
+
+def _run_phases(out: Path, scale: DemoScale, seed: int) -> dict[str, Any]:
     phases = DemoPhases(total=6)
     phases.start("synthetic quality task (MOS = 4.6 - 0.9 x severity) and perception data")
     data, warm, perception = prepare_demo_data(out, scale, seed)
