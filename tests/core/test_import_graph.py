@@ -226,7 +226,7 @@ def test_the_checker_sees_the_package():
     assert any(e.source == "rarl.train.grpo" and e.target == "rarl.train.update" for e in EDGES)
     # a deferred import and a TYPE_CHECKING one are both seen, and told apart
     assert any(e.source == "rarl.cli" and e.deferred for e in EDGES)
-    assert any(e.source == "rarl.rewards.batch" and e.typing_only for e in EDGES)
+    assert any(e.source == "rarl.rewards.contract" and e.typing_only for e in EDGES)
 
 
 def test_dependencies_run_one_way():

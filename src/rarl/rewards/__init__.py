@@ -9,6 +9,9 @@
 - `QualityScoreReward`: Refine-IQA's stage-2 batch reward ("refine-iqa-score": answer, format and the
   probability-difference term through the policy scorer).
 - `REWARDS` / `get_reward` / `register_reward`: rewards by name ("rarl", "vision-r1", "refine-iqa-score").
+- `rarl.rewards.batch` (`build_reward`, the batch contract of `rarl.rewards.contract`) and
+  `rarl.rewards.checks`: a reward's settings checked against its annotations, and a plug-in's shape checked
+  by one call on a probe batch, when it is built.
 - `RewardFunction` / `RewardResult`: the protocol every reward recipe follows.
 """
 

@@ -30,17 +30,16 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
+from rarl.rewards.checks import CheckedReward, check_settings, check_shape, placeholder_inputs, probe_reward
+from rarl.rewards.contract import BatchReward, RewardInputs, RewardOutput
 from rarl.rewards.registry import REWARDS
 from rarl.utils.config import ConfigError
-
-if TYPE_CHECKING:
-    from rarl.model.scorer import PolicyScorer
+from rarl.utils.plugins import is_plugin_spec
 
 log = logging.getLogger("rarl")
 
@@ -52,72 +51,6 @@ __all__ = [
     "build_reward",
     "component_means",
 ]
-
-
-@dataclass
-class RewardInputs:
-    """What a batch reward receives: R completions and everything about them a reward may need."""
-
-    samples: Sequence[Any]
-    """[R] the sample each row answers (the recipe's sample type)."""
-    targets: Sequence[Any]
-    """[R] the ground truth of each row's sample, as the recipe defines it (`recipe.target(sample)`)."""
-    texts: Sequence[str]
-    """[R] decoded completions."""
-    completion_ids: torch.Tensor | None = None
-    """[R, T] completion token ids, right-padded (None when only texts exist)."""
-    completion_mask: torch.Tensor | None = None
-    """[R, T] 1 on real completion tokens."""
-    group_size: int = 1
-    """G: rows `b*G .. b*G+G-1` are one group (1: rows are independent)."""
-    step: int = 0
-    """Optimizer steps completed before this batch (0 for the first step)."""
-    stage: str = ""
-    """Name of the current stage."""
-    progress: float = 0.0
-    """Fraction of the run's steps completed before this batch, in [0, 1]."""
-    scorer: PolicyScorer | None = None
-    """Teacher-forced log-probabilities of texts under the current policy (None outside training)."""
-
-    def __post_init__(self) -> None:
-        n = len(self.texts)
-        if len(self.samples) != n or len(self.targets) != n:
-            raise ValueError(f"{n} texts but {len(self.samples)} samples and {len(self.targets)} targets")
-        if self.group_size < 1 or n % self.group_size:
-            raise ValueError(f"{n} rows do not split into groups of {self.group_size}")
-
-
-@dataclass
-class RewardOutput:
-    """Totals and named components of R completions."""
-
-    totals: torch.Tensor
-    """[R] float32."""
-    components: dict[str, torch.Tensor] = field(default_factory=dict)
-    """name -> [R] float32; NaN where the component does not apply to that row (multi-task batches)."""
-    errors: int = 0
-    """Completions on which the reward raised (each scored 0)."""
-
-    def __post_init__(self) -> None:
-        self.totals = torch.as_tensor(self.totals, dtype=torch.float32)
-        if self.totals.dim() != 1:
-            raise ValueError(f"totals must be 1-D [R], got shape {tuple(self.totals.shape)}")
-        n = self.totals.numel()
-        for name, values in list(self.components.items()):
-            values = torch.as_tensor(
-                [math.nan if v is None else v for v in values] if isinstance(values, list) else values,
-                dtype=torch.float32,
-            )
-            if values.shape != (n,):
-                raise ValueError(f"component {name!r} has shape {tuple(values.shape)}, expected [{n}]")
-            self.components[name] = values
-
-
-@runtime_checkable
-class BatchReward(Protocol):
-    """A reward over a whole batch of completions."""
-
-    def __call__(self, inputs: RewardInputs) -> RewardOutput: ...
 
 
 class PerCompletionReward:
@@ -172,23 +105,36 @@ def build_reward(
 ) -> BatchReward:
     """The batch reward named by `spec` (registered name or plug-in), built with `kwargs` (+ accepted defaults).
 
-    Errors are one-line `ConfigError`s naming the reward and the bad argument.
+    Before it is returned, a reward is checked (`rarl.rewards.checks`): the explicit settings against the
+    factory's annotations (`differentiation: 'false'` is refused, not read as true), and the built object's
+    shape (`__call__(batch)` or `score(completion, target)`). A plug-in is also called once on a placeholder
+    batch and must return a `RewardOutput` with one total per row; a batch plug-in that raised there (it may
+    need real targets) is wrapped so that every later output is checked the same way (`CheckedReward`).
+    Errors are one-line `ConfigError`s naming the reward and what is wrong.
     """
     factory = REWARDS.resolve(spec)
     if not callable(factory):
         raise ConfigError(f"reward {spec!r} is not a class or function")
     explicit = dict(kwargs or {})
+    check_settings(factory, explicit, spec)
     merged = {k: v for k, v in (defaults or {}).items() if _accepts(factory, k) and k not in explicit}
     merged.update(explicit)
+    plugin = is_plugin_spec(spec)
     try:
         built = factory(**merged)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"reward {spec!r} with {merged}: {e}") from None
+    except Exception as e:
+        if not plugin:
+            raise
+        raise ConfigError(f"reward {spec!r} with {merged}: {type(e).__name__}: {e}") from None
+    if not callable(getattr(built, "score", None)) and not callable(built):
+        raise ConfigError(f"reward {spec!r} built {built!r}, which has neither score() nor __call__")
+    check_shape(built, spec)
+    judged = probe_reward(built, spec, placeholder_inputs(), strict=False) if plugin else True
     if callable(getattr(built, "score", None)):
         return PerCompletionReward(built)
-    if callable(built):
-        return built
-    raise ConfigError(f"reward {spec!r} built {built!r}, which has neither score() nor __call__")
+    return built if judged else CheckedReward(built, spec)
 
 
 def _accepts(factory: Any, name: str) -> bool:

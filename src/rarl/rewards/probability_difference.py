@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from rarl.rewards.batch import RewardInputs, RewardOutput
+from rarl.rewards.checks import check_settings
 from rarl.rewards.quality import (
     final_reward,
     format_score,
@@ -76,6 +77,9 @@ class QualityScoreReward:
         ref_mode: str = "no_think",
         ref_template: str = "<answer>{score}</answer>",
     ) -> None:
+        settings = dict(locals())
+        settings.pop("self")
+        check_settings(QualityScoreReward, settings, "refine-iqa-score")  # also when built by refine-iqa
         self.epsilon = finite_float(epsilon, "epsilon")
         if self.epsilon <= 0:
             raise ValueError(f"epsilon must be > 0, got {epsilon}")

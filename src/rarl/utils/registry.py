@@ -7,6 +7,7 @@
 
     ADVANTAGE_ESTIMATORS.resolve("grpo")                  # the registered function
     ADVANTAGE_ESTIMATORS.resolve("my_estimators.py:mine")  # a plug-in, loaded from the file
+    RECIPES.create("my_recipe.py:MyRecipe")                 # resolved, then created without arguments
 
 Recipes, rewards, advantage estimators, rollout backends and the algorithms' small tables (RMO triggers and
 baselines, loss aggregations) are all `Registry` objects, so everything config names by a string works the
@@ -18,10 +19,12 @@ lists the known names.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from rarl.utils.config import ConfigError
+from rarl.utils.errors import UserError
 from rarl.utils.plugins import is_plugin_spec, load_object
 
 T = TypeVar("T")
@@ -67,6 +70,37 @@ class Registry(dict[str, Any]):
 
     def names(self) -> list[str]:
         return sorted(self)
+
+    def create(self, spec: str) -> Any:
+        """The object `spec` names, called without arguments when it is a class or function (an instance
+        as it is). A factory that needs arguments, or a plug-in whose creation raises, is a ConfigError
+        naming it (one line; RARL_DEBUG=1 keeps the plug-in's traceback)."""
+        factory = self.resolve(spec)
+        if not callable(factory):
+            return factory
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # no signature to read (a builtin): just call it
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind()
+            except TypeError as e:
+                name = getattr(factory, "__name__", type(factory).__name__)
+                which = "every parameter of its __init__" if inspect.isclass(factory) else "every parameter"
+                raise ConfigError(
+                    f"{self.what} {spec!r}: {name}{signature} cannot be created without arguments ({e}); "
+                    f"give {which} a default"
+                ) from None
+        try:
+            return factory()
+        except UserError:
+            raise
+        except Exception as e:
+            if not is_plugin_spec(spec):
+                raise
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise ConfigError(f"{self.what} {spec!r}: creating it raised {type(e).__name__}: {first}") from e
 
     def resolve(self, spec: str) -> Any:
         """The object registered as `spec`, or the plug-in `spec` names; `UnknownName` otherwise."""

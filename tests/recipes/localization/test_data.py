@@ -205,5 +205,5 @@ def test_prepare_synthetic_budget_and_manifest_errors(shapes_112, tmp_path):
         load_localization_task(bad)
     (bad / "task.json").write_text(json.dumps({"recipe": "vision-r1", "categories": ["a"]}))
     (bad / "train.jsonl").write_text('{"id": "x", "image": "a.png", "kind": "detection"}\n')
-    with pytest.raises(DataError, match="train.jsonl: record 1: malformed record"):
+    with pytest.raises(DataError, match="train.jsonl:1: no 'size'"):
         load_localization_manifest(bad, "train")

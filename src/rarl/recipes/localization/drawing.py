@@ -18,8 +18,10 @@ from PIL import Image, ImageDraw
 
 from rarl.data.errors import DataError
 from rarl.data.images import load_rgb
+from rarl.data.readers.safe import show
 from rarl.recipes.localization.metrics import Boxes
-from rarl.utils.io import atomic_path, read_jsonl
+from rarl.recipes.localization.records import read_boxes, read_id, text_list, text_value
+from rarl.utils.io import atomic_path, read_jsonl_numbered
 
 __all__ = ["EXAMPLES_PER_MODEL", "draw_examples", "draw_prediction_file", "draw_predictions"]
 
@@ -54,9 +56,12 @@ def draw_predictions(
     draw = ImageDraw.Draw(picture)
     width = max(2, round(min(picture.size) / 150))
 
+    limit = 2.0 * max(picture.size)  # a box far outside is drawn clipped near the picture, not at 1e300
+
     def boxes(items: Boxes, labels: Sequence[str] | None, colour: tuple[int, int, int]) -> None:
         for k, box in enumerate(items):
-            x1, y1, x2, y2 = (float(v) * scale for v in box)
+            a, b, c, d = (min(limit, max(-limit, float(v) * scale)) for v in box)
+            x1, y1, x2, y2 = min(a, c), min(b, d), max(a, c), max(b, d)  # reversed corners drawn as meant
             draw.rectangle((x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)), outline=colour, width=width)
             if labels is not None and k < len(labels) and labels[k]:
                 left, top, right, bottom = draw.textbbox((x1 + width, y1 + width), str(labels[k]))
@@ -103,6 +108,36 @@ def draw_examples(
     return paths
 
 
+def _row(rec: object, where: str) -> dict[str, Any]:
+    """A prediction row checked for what drawing reads; DataError naming `where` and the field otherwise."""
+    if not isinstance(rec, Mapping):
+        raise DataError(f"{where}: expected a JSON object, got {show(rec)}")
+    try:
+        if "sample_id" not in rec:
+            raise DataError("no 'sample_id'")
+        if not isinstance(rec.get("model", ""), str):
+            raise DataError(f"'model' must be text, got {show(rec['model'])}")
+        row: dict[str, Any] = {"sample_id": _sample_id(rec), "model": rec.get("model", "model")}
+        row["image"] = text_value(rec.get("image"), "image")
+        for key in ("pred_boxes", "gt_boxes"):
+            row[key] = read_boxes(rec.get(key, []), key)
+        for key in ("pred_labels", "gt_labels"):
+            row[key] = None if rec.get(key) is None else text_list(rec[key], key)
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
+    return row
+
+
+def _sample_id(rec: Mapping[str, Any]) -> str:
+    """The row's `sample_id` as text (an integer kept as its text)."""
+    try:
+        return read_id(rec["sample_id"])
+    except DataError:
+        raise DataError(
+            f"'sample_id' must be non-empty text or an integer, got {show(rec['sample_id'])}"
+        ) from None
+
+
 def draw_prediction_file(
     source: str | os.PathLike,
     out: str | os.PathLike | None = None,
@@ -115,7 +150,11 @@ def draw_prediction_file(
 
     Pictures go to `out/<model>/<sample_id>.png` (default `<folder>/pictures`); at most `limit` per model,
     only `model` and `sample_ids` when given. Returns (paths, rows skipped because their image is gone).
-    Raises DataError naming the file when it is missing or holds no localization predictions.
+    Every row with `pred_boxes` is checked before anything is drawn: a DataError names the file, the line and
+    the field for a row without a `sample_id`, boxes that are not lists of four finite numbers, labels that
+    are not lists of text, or a (model, sample id) pair listed twice; also when the file is missing, not
+    JSON lines, or holds no localization predictions. Boxes outside the image are drawn clipped, boxes with
+    reversed corners as the rectangle they span.
     """
     path = Path(source)
     if path.is_dir():
@@ -123,27 +162,37 @@ def draw_prediction_file(
     if not path.is_file():
         raise DataError(f"{path}: no such file (point at an evaluation folder or its predictions.jsonl)")
     try:
-        rows = read_jsonl(path)
-    except ValueError as e:
-        raise DataError(f"{path}: not a JSON-lines file ({e})") from None
-    if not any(isinstance(r, Mapping) and "pred_boxes" in r and "gt_boxes" in r for r in rows):
+        numbered = read_jsonl_numbered(path)
+    except RecursionError:
+        raise DataError(f"{path}: not usable JSON lines (nested too deeply for the parser)") from None
+    except ValueError as e:  # names the file and line
+        raise DataError(str(e)) from None
+    candidates = [(n, r) for n, r in numbered if isinstance(r, Mapping) and "pred_boxes" in r]
+    if not candidates or not any("gt_boxes" in r for _, r in candidates):
         raise DataError(
             f"{path}: no box predictions in it (was it written by `rarl eval --recipe vision-r1`?)"
         )
+    rows = [(n, _row(r, f"{path}:{n}")) for n, r in candidates]
+    seen: dict[tuple[str, str], int] = {}
+    for n, r in rows:
+        key = (r["model"], r["sample_id"])
+        if key in seen:
+            raise DataError(
+                f"{path}:{n}: model {show(key[0])} sample {show(key[1])} is also on line {seen[key]}; "
+                "each (model, sample_id) pair may appear once (its picture would be overwritten)"
+            )
+        seen[key] = n
     wanted = {str(i) for i in sample_ids}
     chosen = [
         r
-        for r in rows
-        if isinstance(r, Mapping)
-        and "pred_boxes" in r
-        and (model is None or str(r.get("model")) == model)
-        and (not wanted or str(r.get("sample_id")) in wanted)
+        for _, r in rows
+        if (model is None or r["model"] == model) and (not wanted or r["sample_id"] in wanted)
     ]
     if not chosen:
-        models = sorted({str(r.get("model")) for r in rows if isinstance(r, Mapping)})
-        raise DataError(
-            f"{path}: no rows for model {model!r} / sample ids {sorted(wanted)}; models: {models}"
-        )
-    missing = sum(1 for r in chosen if not os.path.isfile(str(r.get("image", ""))))
+        models = sorted({r["model"] for _, r in rows})
+        asked = [f"model {model!r}"] if model is not None else []
+        asked += [f"sample ids {show(sorted(wanted))}"] if wanted else []
+        raise DataError(f"{path}: no rows for {' and '.join(asked)}; models: {show(models)}")
+    missing = sum(1 for r in chosen if not os.path.isfile(r["image"]))
     target = Path(out) if out is not None else path.parent / "pictures"
     return draw_examples(target, chosen, per_model=limit, folder=""), missing

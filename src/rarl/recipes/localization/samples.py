@@ -33,8 +33,17 @@ from rarl.data.boxes import Box, resized_frame, scale_boxes
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.images import load_rgb
 from rarl.data.manifest import TASK_FILE, relative_path, write_manifest_files
-from rarl.data.validate import find_bad_images
-from rarl.utils.io import read_jsonl
+from rarl.data.manifest_checks import check_manifest_images, check_unique_ids
+from rarl.data.readers.safe import show
+from rarl.recipes.localization.records import (
+    box_problem,
+    read_boxes,
+    read_id,
+    read_size,
+    text_list,
+    text_value,
+)
+from rarl.utils.io import read_jsonl_numbered
 from rarl.utils.text import read_text
 
 __all__ = [
@@ -48,6 +57,7 @@ __all__ = [
     "LocalizationTask",
     "load_json",
     "load_jsonl",
+    "load_jsonl_numbered",
     "load_localization_manifest",
     "load_localization_task",
     "sample_record",
@@ -200,21 +210,33 @@ class LocalizationRead:
 
 
 def load_json(path: Path, what: str) -> Any:
-    """The content of a JSON file; DataError naming it when it is missing or not valid JSON."""
+    """The content of a JSON file; DataError naming it when it is missing or not usable JSON."""
     if not path.is_file():
         raise DataError(f"{what}: file not found: {path}")
     try:
         return json.loads(read_text(path, error=DataError, hint="save it as UTF-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not usable JSON (nested too deeply for the parser)") from None
+    except ValueError as e:  # an integer past sys.get_int_max_str_digits()
+        raise DataError(f"{path}: not usable JSON ({str(e).split(';')[0]})") from None
 
 
 def load_jsonl(path: Path, what: str) -> list[Any]:
     """The records of a JSON-lines file; DataError naming it (and the line) when missing or malformed."""
+    return [rec for _, rec in load_jsonl_numbered(path, what)]
+
+
+def load_jsonl_numbered(path: Path, what: str) -> list[tuple[int, Any]]:
+    """(line number, record) of a JSON-lines file; DataError naming it (and the line) when missing or
+    malformed."""
     if not path.is_file():
         raise DataError(f"{what}: file not found: {path}")
     try:
-        return read_jsonl(path)
+        return read_jsonl_numbered(path)
+    except RecursionError:
+        raise DataError(f"{path}: not usable JSON (nested too deeply for the parser)") from None
     except ValueError as e:
         raise DataError(str(e)) from None
 
@@ -286,30 +308,64 @@ def load_localization_task(manifest_dir: str | os.PathLike) -> LocalizationTask:
 
 
 def _parse_record(rec: Any, task: LocalizationTask, folder: Path, where: str) -> LocalizationSample:
+    """One manifest record, every field checked (`rarl.recipes.localization.records`)."""
     if not isinstance(rec, dict):
-        raise DataError(f"{where}: expected a JSON object")
+        raise DataError(f"{where}: expected a JSON object, got {show(rec)}")
     try:
-        image = rec["image"]
-        width, height = rec["size"]
-        boxes = tuple(tuple(float(v) for v in b) for b in rec.get("boxes", []))
-        if any(len(b) != 4 for b in boxes):
-            raise ValueError("a box needs 4 numbers")
+        for key in ("id", "image", "size", "kind"):
+            if key not in rec:
+                raise DataError(f"no {key!r}")
+        sample_id = read_id(rec["id"])
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
+    try:
+        image = text_value(rec["image"], "image")
+        width, height = read_size(rec["size"])
+        try:
+            resized_frame(width, height, task.min_pixels, task.max_pixels)
+        except ValueError as e:  # an aspect ratio the processor refuses
+            raise DataError(f"'size' {width}x{height}: {e}") from None
+        categories = text_list(rec.get("categories", list(task.categories)), "categories", allow_empty=False)
+        labels = text_list(rec.get("labels", []), "labels")
+        outside = sorted(set(labels) - set(categories))
+        if outside:
+            raise DataError(f"labels {show(outside)} are not among the categories {show(list(categories))}")
+        phrase = rec.get("phrase")
+        fields = {
+            "image": os.path.normpath(os.path.join(folder, image)),
+            "kind": text_value(rec["kind"], "kind"),
+            "categories": categories,
+            "boxes": read_boxes(rec.get("boxes", []), "boxes"),
+            "labels": labels,
+            "image_size": (width, height),
+            "phrase": None if phrase is None else text_value(phrase, "phrase"),
+        }
+    except DataError as e:
+        raise DataError(f"{where}: sample {show(sample_id)}: {e}") from None
+    try:  # the sample's own consistency checks name it
         return LocalizationSample(
-            sample_id=str(rec["id"]),
-            image=os.path.normpath(os.path.join(folder, image)),
-            kind=rec["kind"],
-            categories=tuple(rec.get("categories", task.categories)),
-            boxes=boxes,  # type: ignore[arg-type]
-            labels=tuple(rec.get("labels", [])),
-            image_size=(int(width), int(height)),
-            phrase=rec.get("phrase"),
-            min_pixels=task.min_pixels,
-            max_pixels=task.max_pixels,
+            sample_id=sample_id, min_pixels=task.min_pixels, max_pixels=task.max_pixels, **fields
         )
     except DataError as e:
         raise DataError(f"{where}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{where}: malformed record ({type(e).__name__}: {e})") from None
+
+
+def _check_boxes(rows: list[tuple[int, LocalizationSample]], path: Path) -> None:
+    """DataError naming the first ground-truth box that cannot score, and how many records hold one."""
+    bad = []
+    for line, s in rows:
+        found = next(((k, p) for k, b in enumerate(s.boxes, 1) if (p := box_problem(b, s.image_size))), None)
+        if found is not None:
+            bad.append((line, s, *found))
+    if bad:
+        line, s, k, problem = bad[0]
+        box = [float(v) if not float(v).is_integer() else int(v) for v in s.boxes[k - 1]]
+        raise DataError(
+            f"{path}:{line}: sample {show(s.sample_id)}: box {k} {box} cannot score: {problem} "
+            f"({len(bad)} of {len(rows)} records in {path.name} hold such boxes; no prediction can match "
+            "them, so their rewards would stay 0). Boxes are [x1, y1, x2, y2] in pixels of the image, "
+            "x1 < x2 and y1 < y2: fix or remove those records, or re-run `rarl prepare`"
+        )
 
 
 def load_localization_manifest(
@@ -317,8 +373,11 @@ def load_localization_manifest(
 ) -> list[LocalizationSample]:
     """The samples of one split, with absolute image paths and the task's pixel budget.
 
-    Raises DataError for a missing folder or split, a line that is not JSON (file:line), a malformed record,
-    or (with `check_files`) an image file that is missing or unusable (`rarl.data.validate.find_bad_images`).
+    Raises one DataError (naming the file and line) for a missing folder or split, a line that is not JSON,
+    a malformed record (every field is checked: `rarl.recipes.localization.records`), a ground-truth box that
+    cannot score (corners reversed or equal, outside the image), or a sample id used twice; with
+    `check_files`, also for an image file that is missing, does not decode or is not the size its record
+    states (`rarl.data.manifest_checks.check_manifest_images`).
     """
     folder = Path(manifest_dir).expanduser()
     if not folder.is_dir():
@@ -329,14 +388,21 @@ def load_localization_manifest(
     if not path.is_file():
         have = ", ".join(sorted(p.stem for p in folder.glob("*.jsonl"))) or "none"
         raise DataError(f"manifest {folder} has no split {split!r} (no {path.name}; splits: {have})")
-    records = load_jsonl(path, "manifest")
-    samples = [_parse_record(rec, task, folder, f"{path}: record {k}") for k, rec in enumerate(records, 1)]
+    rows = [
+        (line, _parse_record(rec, task, folder, f"{path}:{line}"))
+        for line, rec in load_jsonl_numbered(path, "manifest")
+    ]
+    check_unique_ids(path, [(line, s.sample_id) for line, s in rows])
+    _check_boxes(rows, path)
     if check_files:
-        bad = find_bad_images([s.image for s in samples])
-        first = next((s for s in samples if s.image in bad), None)
-        if first is not None:
+        sizes = check_manifest_images(path, [(line, (s.image,)) for line, s in rows])
+        wrong = [(line, s) for line, s in rows if sizes[s.image] != s.image_size]
+        if wrong:
+            line, s = wrong[0]
+            listed, actual = "x".join(map(str, s.image_size)), "x".join(map(str, sizes[s.image]))
             raise DataError(
-                f"{path}: sample {first.sample_id}: {bad[first.image]}: {first.image} ({len(bad)} unusable "
-                f"image file(s) in {path.name}); remove those samples, or re-run `rarl prepare`"
+                f"{path}:{line}: sample {show(s.sample_id)}: 'size' says {listed} but {s.image} is {actual} "
+                f"({len(wrong)} of {len(rows)} records in {path.name} state another size than their image's; "
+                "their boxes would be scaled wrongly): re-run `rarl prepare`, or correct 'size' and the boxes"
             )
-    return samples
+    return [s for _, s in rows]

@@ -34,6 +34,8 @@ from PIL import Image
 
 from rarl.data.errors import DataError
 from rarl.data.manifest import TASK_FILE, relative_path, split_file, write_manifest_files
+from rarl.data.manifest_checks import check_manifest_images, check_unique_ids
+from rarl.data.readers.safe import finite, show
 from rarl.utils.io import read_jsonl_numbered
 
 RECIPE_NAME = "refine-iqa"
@@ -182,9 +184,11 @@ def load_quality_task(manifest_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"not a Refine-IQA manifest folder (no {TASK_FILE}): {folder}")
     try:
-        task = json.loads(path.read_text())
-    except ValueError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+        task = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise DataError(f"{path}: not usable JSON (nested too deeply for the parser)") from None
+    except ValueError as e:  # bad syntax, not UTF-8, an integer past Python's digit limit
+        raise DataError(f"{path}: not valid JSON ({str(e).split(';')[0]})") from None
     if not isinstance(task, dict) or task.get("recipe") != RECIPE_NAME:
         got = task.get("recipe") if isinstance(task, dict) else None
         raise DataError(
@@ -193,52 +197,106 @@ def load_quality_task(manifest_dir: str | os.PathLike) -> dict[str, Any]:
     return task
 
 
-def _parse(rec: Any, folder: Path, where: str) -> QualitySample:
-    if not isinstance(rec, dict):
-        raise DataError(f"{where}: a record must be a JSON object")
+def _image(folder: Path, name: object) -> str:
+    """An image name of a record as an absolute path under `folder` (links followed where they resolve)."""
+    if not isinstance(name, str) or not name.strip():
+        raise DataError(f"'images' must be a list of image paths, got an item {show(name)}")
+    if "\x00" in name:
+        raise DataError(f"'images' holds a name with a NUL character: {show(name)}")
+    path = folder / name
     try:
-        images = tuple(str((folder / p).resolve()) for p in rec["images"])
-        box = rec.get("box")
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a link loop: left as it is, for the image check to name
+        return os.path.abspath(path)
+
+
+_FIELD_TYPES = (
+    ("task", str, "text"),
+    ("dataset", str, "text"),
+    ("reference", bool, "true or false"),
+    ("meta", dict, "a JSON object"),
+)
+
+
+def _number(value: object, key: str) -> float:
+    """A finite int or float (not a bool, not text)."""
+    number = finite(value)
+    if number is None:
+        raise DataError(f"{key!r} must be a finite number, got {show(value)}")
+    return number
+
+
+def _parse(rec: Any, folder: Path, where: str) -> QualitySample:
+    """One manifest record, each field checked for its type (then `QualitySample` checks its values)."""
+    if not isinstance(rec, dict):
+        raise DataError(f"{where}: a record must be a JSON object, got {show(rec)}")
+    try:
+        for key in ("id", "task", "images"):
+            if key not in rec:
+                raise DataError(f"no {key!r}")
+        sample_id = rec["id"]
+        if isinstance(sample_id, bool) or not isinstance(sample_id, (str, int)) or not str(sample_id).strip():
+            raise DataError(f"'id' must be non-empty text or an integer, got {show(sample_id)}")
+        images = rec["images"]
+        if not isinstance(images, list) or not images:
+            raise DataError(f"'images' must be a non-empty list of image paths, got {show(images)}")
+        options, answer, box = rec.get("options", []), rec.get("answer"), rec.get("box")
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise DataError(f"'options' must be a list of text items, got {show(options)}")
+        if answer is not None and (isinstance(answer, bool) or not isinstance(answer, int)):
+            raise DataError(f"'answer' must be an option index (an integer), got {show(answer)}")
+        if box is not None and (
+            not isinstance(box, list) or len(box) != 4 or any(finite(v) is None for v in box)
+        ):
+            raise DataError(f"'box' must be [x1, y1, x2, y2], four finite numbers, got {show(box)}")
+        for key, kind, noun in _FIELD_TYPES:
+            if rec.get(key) is not None and not isinstance(rec[key], kind):
+                raise DataError(f"{key!r} must be {noun}, got {show(rec[key])}")
         return QualitySample(
-            sample_id=str(rec["id"]),
-            task=str(rec["task"]),
-            images=images,
-            dataset=str(rec.get("dataset", "")),
-            mos=None if rec.get("mos") is None else float(rec["mos"]),
-            options=tuple(str(o) for o in rec.get("options", ())),
-            answer=None if rec.get("answer") is None else int(rec["answer"]),
+            sample_id=str(sample_id),
+            task=rec["task"],
+            images=tuple(_image(folder, p) for p in images),
+            dataset=rec.get("dataset") or "",
+            mos=None if rec.get("mos") is None else _number(rec["mos"], "mos"),
+            options=tuple(options),
+            answer=answer,
             box=None if box is None else tuple(float(v) for v in box),  # type: ignore[arg-type]
             reference=bool(rec.get("reference", False)),
             meta=dict(rec.get("meta") or {}),
         )
     except DataError as e:
         raise DataError(f"{where}: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{where}: malformed record ({type(e).__name__}: {e})") from None
 
 
 def load_quality_manifest(
     manifest_dir: str | os.PathLike, split: str, tasks: Sequence[str] | None = None, check_files: bool = True
 ) -> list[QualitySample]:
-    """The samples of `split` (only `tasks` when given); every image is checked to exist when `check_files`."""
+    """The samples of `split` (only `tasks` when given).
+
+    Raises one DataError naming the file and line for a record that is not valid, a sample id used twice,
+    and (with `check_files`) an image that is missing, does not decode or is refused by the image rules:
+    every image is decoded once up front (`rarl.data.manifest_checks.check_manifest_images`), as the other
+    recipes do, so a corrupt file fails before any model is loaded rather than at the step that draws it.
+    """
     folder = Path(manifest_dir).expanduser().resolve()
     load_quality_task(folder)
     path = split_file(folder, split)
     if not path.is_file():
         raise DataError(f"manifest {folder} has no split {split!r} ({path.name} missing)")
-    samples = []
-    for line, rec in read_jsonl_numbered(path):
-        sample = _parse(rec, folder, f"{path}:{line}")
-        if tasks and sample.task not in tasks:
-            continue
-        if check_files:
-            for image in sample.images:
-                if not os.path.isfile(image):
-                    raise DataError(f"{path}:{line}: image not found: {image}")
-        samples.append(sample)
-    if not samples:
+    try:
+        records = read_jsonl_numbered(path)
+    except RecursionError:
+        raise DataError(f"{path}: not usable JSON (nested too deeply for the parser)") from None
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    rows = [(line, _parse(rec, folder, f"{path}:{line}")) for line, rec in records]
+    check_unique_ids(path, [(line, s.sample_id) for line, s in rows])
+    rows = [(line, s) for line, s in rows if not tasks or s.task in tasks]
+    if not rows:
         raise DataError(f"{path}: no samples" + (f" of tasks {list(tasks)}" if tasks else ""))
-    return samples
+    if check_files:
+        check_manifest_images(path, [(line, s.images) for line, s in rows])
+    return [s for _, s in rows]
 
 
 def split_labels(n: int, fractions: Sequence[float], seed: int) -> list[str]:
