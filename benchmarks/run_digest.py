@@ -96,7 +96,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/digest"))
     args = parser.parse_args()
     out: Path = args.out.resolve()
-    if out.exists():
+    if out.exists():  # only a folder this script wrote (its run's config) is replaced
+        if any(out.iterdir()) and not (out / "digest.yaml").is_file():
+            sys.exit(
+                f"error: --out {out} is not empty and not a digest folder (no digest.yaml); choose another"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True)
     _rarl("build-tiny", "--out", str(out / "tiny-model"), "--seed", "0")

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rarl.eval.curves import recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.settings import EvalSettings
 from rarl.model.loading import load_policy
@@ -31,10 +32,15 @@ from rarl.train.metrics_log import read_metrics
 from rarl.train.run_folder import check_output_dir
 from rarl.utils.config import ConfigError, load_config
 from rarl.utils.io import atomic_write_text
+from rarl.utils.lock import LOCK_FILE
+from rarl.utils.output_folder import claimed_folder
 
 __all__ = ["AblationPlan", "run_ablations", "training_statistics", "variant_config"]
 
 log = logging.getLogger("rarl")
+
+TABLE_FILE = "ablation_table.md"
+CURVES_FILE = "ablation_curves.png"
 
 
 def variant_config(base: TrainConfig, plan: AblationPlan, name: str, out: Path) -> TrainConfig:
@@ -102,6 +108,27 @@ def run_ablations(
     configs = {name: variant_config(base, plan, name, out) for name in names}
     for cfg in configs.values():  # refuse a changed config before hours of training the other variants
         check_output_dir(cfg, resume=True, overwrite=False, notes=False)
+    entries = [*plan.variants, TABLE_FILE, CURVES_FILE]
+
+    def older(folder: Path) -> bool:  # an ablation folder an earlier version wrote holds nothing else
+        return {p.name for p in folder.iterdir()} <= {*entries, LOCK_FILE}
+
+    # a new, empty or ablation folder (nothing else in it is touched), locked while the ablation runs
+    with claimed_folder(out, "ablation", entries, replace=False, adopt=older):
+        return _train_and_report(out, base, recipe, plan, names, configs, eval_settings, eval_max_samples)
+
+
+def _train_and_report(
+    out: Path,
+    base: TrainConfig,
+    recipe: Any,
+    plan: AblationPlan,
+    names: list[str],
+    configs: dict[str, TrainConfig],
+    eval_settings: object | None,
+    eval_max_samples: int | None,
+) -> Path:
+    """Train the variants not yet trained, evaluate every row's model, write the table and curves."""
     for name, cfg in configs.items():
         if model_folder_problem(Path(cfg.output_dir) / "final") is None:
             log.info("ablation %s: already trained, reusing %s", name, cfg.output_dir)
@@ -142,14 +169,13 @@ def run_ablations(
     table = (
         plan.render(sections, f"Ablations on {task_name}", settings) + "\n\n" + training_statistics(curves)
     )
-    atomic_write_text(out / "ablation_table.md", table + "\n")
+    atomic_write_text(out / TABLE_FILE, table + "\n")
     # run folders, so that each run's config.yaml says where its reward changes between stages
     plot_training_curves(
         {n: out / n for n in names},
-        out / "ablation_curves.png",
-        components=getattr(recipe, "curve_components", ()),
-        schedule=getattr(recipe, "curve_schedule", ()),
+        out / CURVES_FILE,
+        **recipe_curves(recipe),
     )
     print(table)
-    log.info("ablation table written to %s", out / "ablation_table.md")
-    return out / "ablation_table.md"
+    log.info("ablation table written to %s", out / TABLE_FILE)
+    return out / TABLE_FILE

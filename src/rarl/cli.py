@@ -137,14 +137,12 @@ def prepare(
     recipe: coco, refcoco, boxes-jsonl (--root is the annotation file), synthetic-shapes. Sources of the
     `refine-iqa` recipe: the IQA datasets, iqa-csv, iqa-merge, synthetic-quality, refine-perception.
     """
+    from rarl.data.options import parse_option_items
     from rarl.recipes import RECIPES, get_recipe
-    from rarl.utils.config import ConfigError, parse_override
+    from rarl.utils.config import ConfigError
 
     _check_seed(seed)
-    options = {}
-    for item in option or []:
-        path, value = parse_override(item)
-        options[".".join(path)] = value
+    options = parse_option_items(option or [])  # each source checks its options' types (rarl.data.options)
     sources = {}
     for name in RECIPES.names():
         for key, fn in get_recipe(name).prepare_sources().items():
@@ -167,8 +165,11 @@ def build_tiny(
 ) -> None:
     """Build the offline tiny Qwen2.5-VL (tokenizer, processor, random weights) as a model folder."""
     from rarl.model.tiny import build_tiny_qwen2_5_vl
+    from rarl.utils.output_folder import check_claimable
 
     _check_seed(seed)
+    if out.is_dir():  # a new or empty folder, or a tiny model's (never another folder's files overwritten)
+        check_claimable(out, "tiny model", marker="rarl_tiny.json")
     path = build_tiny_qwen2_5_vl(out, seed=seed)
     console.print(f"tiny Qwen2.5-VL written to [bold]{path}[/]")
 
@@ -176,7 +177,10 @@ def build_tiny(
 @app.command("build-base")
 @friendly
 def build_base(
-    out: Annotated[Path, typer.Option(help="Folder for the base model (replaced).")] = Path("runs/demo-base"),
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder for the base model: new, empty, or an earlier base (its files replaced)."),
+    ] = Path("runs/demo-base"),
     spec: Annotated[
         str, typer.Option(help="default (about 20 minutes on 2 CPU cores) or smoke.")
     ] = "default",
@@ -252,8 +256,12 @@ def evaluate(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for confidence intervals.")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
     recipe: Annotated[
-        str, typer.Option(help="Recipe whose evaluation to run (registered name or file.py:Name).")
-    ] = "rarl",
+        str | None,
+        typer.Option(
+            help="Recipe whose evaluation to run (registered name or file.py:Name); default: the one the "
+            "model folders record (rarl_task.json), else rarl."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate models with a recipe's protocol (rarl: 1/2/4/8-image test sets); write JSON, tables, plots."""
     from rarl.eval.settings import EvalSettings
@@ -261,11 +269,11 @@ def evaluate(
     from rarl.recipes.runs import evaluate as evaluate_models
 
     _check_seed(seed)
-    chosen = get_recipe(recipe)  # an unknown recipe fails before any model is loaded
     models = {}
     for spec in model:
         name, _, path = spec.rpartition("=") if "=" in spec else (Path(spec).name, "", spec)
         models[name or Path(path).name] = path
+    chosen = get_recipe(recipe or _recorded_recipe(models))  # an unknown recipe fails before any model loads
     settings = EvalSettings(
         split=split,
         sizes=tuple(_int_list(sizes)),
@@ -280,19 +288,43 @@ def evaluate(
     evaluate_models(models, data, out, settings, recipe=chosen)
 
 
+def _recorded_recipe(models: dict[str, str]) -> str:
+    """The recipe the model folders' task files record (`rarl` when none does); ConfigError when they
+    disagree."""
+    from rarl.model.task_file import read_model_task
+    from rarl.utils.config import ConfigError
+
+    recorded = {}
+    for name, path in models.items():
+        record = read_model_task(path) if Path(path).expanduser().is_dir() else None
+        if record is not None:
+            recorded[name] = record.recipe
+    if len(set(recorded.values())) > 1:
+        which = ", ".join(f"{name}: {r}" for name, r in recorded.items())
+        raise ConfigError(f"--recipe: the models were trained with different recipes ({which}); name one")
+    return next(iter(recorded.values()), "rarl")
+
+
 @app.command()
 @friendly
 def rank(
-    model: Annotated[Path, typer.Option(help="Model folder.")],
-    images: Annotated[list[Path], typer.Argument(help="1 to 8 image files.")],
-    rule: Annotated[str, typer.Option(help="What to estimate, e.g. 'age of the person'.")],
-    value_range: Annotated[str, typer.Option(help="lo-hi, e.g. 0-116.")],
+    model: Annotated[Path, typer.Option(help="Model folder (a rarl run's final/, or any Qwen2.5-VL).")],
+    images: Annotated[list[Path] | None, typer.Argument(help="1 to 8 image files.")] = None,
+    rule: Annotated[
+        str | None,
+        typer.Option(help="What to estimate, e.g. 'age of the person' (default: the model folder's task)."),
+    ] = None,
+    value_range: Annotated[
+        str | None, typer.Option(help="lo-hi, e.g. 0-116 (default: the model folder's task).")
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option()] = 256,
 ) -> None:
-    """Ask a model to estimate and rank the given images; print its answer and the parsed ranking."""
-    from rarl.recipes.ordinal.evaluation import rank_images
+    """Ask a model to estimate and rank the given images; print its answer and the parsed ranking. A trained
+    model folder records its task (rarl_task.json), so --rule and --value-range are needed only to override
+    it or for a model from elsewhere."""
+    from rarl.recipes.ordinal.rank import rank_images
 
-    rank_images(model, images, rule=rule, value_range=value_range, max_new_tokens=max_new_tokens)
+    rank_images(model, images or [], rule=rule, value_range=value_range, max_new_tokens=max_new_tokens)
 
 
 @app.command()
@@ -322,14 +354,19 @@ def draw(
 @friendly
 def score(
     model: Annotated[Path, typer.Option(help="Model folder (a Refine-IQA run's final/ or any Qwen2.5-VL).")],
-    images: Annotated[list[Path], typer.Argument(help="Image files to score.")],
-    mode: Annotated[str, typer.Option(help="Prompt mode: no_think or think.")] = "no_think",
+    images: Annotated[list[Path] | None, typer.Argument(help="Image files to score.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt mode: no_think or think (default: the one the model folder records, else no_think)."
+        ),
+    ] = None,
     max_new_tokens: Annotated[int, typer.Option()] = 256,
 ) -> None:
     """Score image quality on [0, 5) (refine-iqa): the parsed numeric score and the probability-based one."""
     from rarl.recipes.quality.scoring import score_images
 
-    for row in score_images(model, images, mode=mode, max_new_tokens=max_new_tokens):
+    for row in score_images(model, images or [], mode=mode, max_new_tokens=max_new_tokens):
         numeric = "-" if row["numeric"] is None else f"{row['numeric']:.2f}"
         print(f"{row['image']}\tnumeric {numeric}\tprob {row['prob']:.3f}")
 
@@ -370,7 +407,10 @@ def ablate(
 def demo(
     out: Annotated[
         Path | None,
-        typer.Option(help="Folder for everything the demo writes (default: runs/demo, or runs/demo-RECIPE)."),
+        typer.Option(
+            help="Folder for everything the demo writes (default: runs/demo, or runs/demo-RECIPE): new, empty, "
+            "or an earlier demo's (only the demo's own entries are replaced)."
+        ),
     ] = None,
     size: Annotated[
         str,

@@ -117,7 +117,7 @@ def test_rank_nine_images(tiny_model: Path, images: list[Path]):
 def test_rank_missing_image(tiny_model: Path, images: list[Path], tmp_path: Path):
     missing = tmp_path / "missing.png"
     result = invoke("rank", "--model", tiny_model, images[0], missing, "--rule", "r", "--value-range", "1-9")
-    assert_clean_error(result, "image not found", str(missing))
+    assert_clean_error(result, "cannot rank 1 of 2 images", str(missing), "(not found)")
 
 
 def test_rank_bad_value_range(tiny_model: Path, images: list[Path]):

@@ -129,6 +129,12 @@ PLUGINS = textwrap.dedent(
         def __call__(self, inputs):
             return RewardOutput(torch.zeros(1))
 
+    class OneValueOnRealTargets:  # raises on the placeholder batch, so only the recipe's own samples show it
+        def __call__(self, inputs):
+            if inputs.targets[0] is None:
+                raise ValueError("no target")
+            return RewardOutput(torch.zeros(1))
+
     class Result:
         total = 1.0
         def as_dict(self):
@@ -157,10 +163,21 @@ PLUGINS = textwrap.dedent(
         ("reward.name={p}:NoBatch", ["NoBatch'", "__call__() must take one argument, the batch"]),
         ("reward.name={p}:ReturnsText", ["ReturnsText' returned str 'great', not a", "RewardOutput"]),
         ("reward.name={p}:OneValue", ["OneValue' returned 1 total(s) for a batch of 4 rows"]),
+        (
+            "reward.name={p}:OneValueOnRealTargets",
+            ["OneValueOnRealTargets' returned 1 total(s) for a batch of 4"],
+        ),
         ("reward.name={p}:ScoreOneArgument", ["score(completion) must take (completion, target)", "score 0"]),
         ("recipe={p}:RecipeWithArgument", ["RecipeWithArgument(scale) cannot be created without arguments"]),
     ],
-    ids=["call-takes-no-batch", "returns-text", "one-value-for-four-rows", "score-signature", "recipe-init"],
+    ids=[
+        "call-takes-no-batch",
+        "returns-text",
+        "one-value-for-four-rows",
+        "one-value-on-real-targets",
+        "score-signature",
+        "recipe-init",
+    ],
 )
 def test_a_plugin_of_the_wrong_shape_is_one_error(shapes, tmp_path, override, fragments):
     plugins = tmp_path / "plugins.py"

@@ -32,4 +32,8 @@ def test_demo_smoke_runs_end_to_end(tmp_path):
     # budgets are equal: SFT steps x batch == RARL steps x prompts per step
     sft_cfg = (out / "sft" / "config.yaml").read_text()
     rarl_rows = [json.loads(line) for line in (out / "rarl" / "metrics.jsonl").read_text().splitlines()]
-    assert f"steps: {len(rarl_rows)}" in sft_cfg
+    train_rows = [r for r in rarl_rows if "loss" in r]  # the validation rows are the eval/* ones
+    assert f"steps: {len(train_rows)}" in sft_cfg
+    # the RL run validated itself after every step (the smoke scale's eval.every 1) and kept best/
+    assert [r["step"] for r in rarl_rows if "eval/tau" in r] == [r["step"] for r in train_rows]
+    assert (out / "rarl" / "best" / "config.json").is_file()

@@ -18,6 +18,7 @@ Optional hooks have defaults on `RecipeBase`: `resolve_mode` (the prompt mode or
 training (`eval:` in a run config, `rarl.train.validation`) reads `evaluate`'s results through
 `validation_metrics` (flat name -> number), `higher_is_better`, `headline_metric` (the default
 `eval.best_metric`) and `validation_metric_names` (the names known before the first validation, or None).
+A trained model folder records the task through `task_record` (what the recipe's inference reads back).
 
 A sample is any object with a `sample_id` (a stable string: RMO memory and logs are keyed by it) whose
 images the recipe's `messages` puts in image parts (PIL images or paths). `sizes` selects samples by a
@@ -96,6 +97,8 @@ class Recipe(Protocol):
     """The reward components the training-curve figure plots (`reward/<name>`; empty: every one logged)."""
     curve_schedule: tuple[str, ...]
     """Reward settings logged per step (`reward/<name>`) whose change inside a stage the figure marks."""
+    curve_validation: tuple[str, ...]
+    """Validation metrics the figure plots (names or shell patterns; empty: every one logged)."""
 
     def resolve_mode(self, mode: str | None) -> str: ...
 
@@ -137,6 +140,8 @@ class Recipe(Protocol):
 
     def validation_metric_names(self, samples: Sequence[Any], settings: Any) -> list[str] | None: ...
 
+    def task_record(self, manifest: str, samples: Sequence[Any]) -> dict[str, Any]: ...
+
 
 class RecipeBase:
     """Shared defaults for recipes; subclasses set `name`, `modes` and implement the sample-level methods."""
@@ -153,6 +158,9 @@ class RecipeBase:
     curve_schedule: tuple[str, ...] = ()
     """Reward settings logged per step (`reward/<name>`) that a schedule changes inside a stage (e.g.
     Vision-R1's thresholds); the training-curve figure marks where they change."""
+    curve_validation: tuple[str, ...] = ()
+    """The validation metrics the training-curve figure plots (`eval/<name>`, names or shell patterns such as
+    `*/think/srcc`); empty: every one logged."""
 
     def resolve_mode(self, mode: str | None) -> str:
         """`mode`, or the default mode; a mode the recipe does not know is a ConfigError naming both."""
@@ -235,6 +243,12 @@ class RecipeBase:
         the first validation."""
         return None
 
+    def task_record(self, manifest: str, samples: Sequence[Any]) -> dict[str, Any]:
+        """The task facts a trained model folder records (`rarl_task.json`'s `task`, `rarl.model.task_file`),
+        from the manifest a stage trained on and its samples (with those of earlier stages); the recipe's
+        inference commands read them back. JSON-ready values; here none."""
+        return {}
+
 
 LOWER_IS_BETTER_WORDS = ("mae", "mse", "loss", "error", "fail")
 """`RecipeBase.higher_is_better`: a metric whose name contains one of these is better when lower."""
@@ -269,15 +283,29 @@ def register_recipe(name: str) -> Callable[[RecipeT], RecipeT]:
 
 
 def get_recipe(spec: str) -> Recipe:
-    """A recipe instance from a registered name or a plug-in `file.py:Name`; ConfigError otherwise."""
-    factory = RECIPES.resolve(spec)
-    recipe = factory() if callable(factory) else factory
+    """A recipe instance from a registered name or a plug-in `file.py:Name`; ConfigError otherwise.
+
+    The recipe is created without arguments (`Registry.create`: a class whose `__init__` needs one is a
+    ConfigError naming it), then checked for every method of the protocol and for `name`, `modes` (a
+    non-empty list of mode names) and `default_reward` (text).
+    """
+    recipe = RECIPES.create(spec)
     missing = [m for m in RECIPE_METHODS if not callable(getattr(recipe, m, None))]
     missing += [a for a in RECIPE_ATTRIBUTES if not hasattr(recipe, a)]
     if missing:
         raise ConfigError(
             f"recipe {spec!r} lacks {', '.join(missing)} (see rarl.recipes.base.Recipe; RecipeBase has defaults)"
         )
+    modes = recipe.modes
+    if isinstance(modes, str) or not isinstance(modes, Sequence) or not modes:
+        raise ConfigError(f"recipe {spec!r}: modes must be a non-empty tuple of mode names, got {modes!r}")
+    for attr, value in (
+        ("name", recipe.name),
+        ("default_reward", recipe.default_reward),
+        *(("modes", m) for m in modes),
+    ):
+        if not isinstance(value, str):
+            raise ConfigError(f"recipe {spec!r}: {attr} must hold text, got {value!r}")
     return recipe
 
 

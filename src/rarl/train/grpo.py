@@ -4,9 +4,8 @@ One step reads like the RARL paper's Figure 1, a sequence of named, timed phases
 
     rollout -> score -> mutate -> advantages -> reference -> update -> log
 
-Every phase calls into a module that is tested alone: `rarl.model` (generation, token log-probs),
-`rarl.rewards` (the batch reward contract), `rarl.algorithms` (RMO selection, advantage estimators by name,
-loss). Everything task-specific comes from the recipe object the caller passes in (the one `cfg.recipe`
+Every phase calls a module tested alone: `rarl.model` (generation, token log-probs), `rarl.rewards` (the
+batch reward contract), `rarl.algorithms` (RMO selection, advantage estimators, losses by name). Everything task-specific comes from the recipe object the caller passes in (the one `cfg.recipe`
 names, resolved by `rarl.recipes.runs`): samples, prompts, reference answers, the reward, named models. The
 trainer owns only state that must persist across steps: the model, optimizer, schedule, data position, the
 RMO "best seen" memory, the guards, and validation (`eval:`, `rarl.train.validation`: after the steps it is
@@ -22,9 +21,8 @@ Where we differ from, or pin down, the paper:
 - `reward/*` metrics are means over on-policy rollouts only (before mutation), so injected answers never
   inflate the reported reward; injected rollouts are logged separately as `reward/injected_mean`. A
   component that does not apply to some rows (NaN) is averaged over the rows it applies to.
-- Under data parallelism the loss normalisers (sequence and token counts) are those of the global batch,
-  all-reduced, and each rank's loss is scaled by the world size to undo the gradient averaging, so an
-  update equals the 1-process update on the same global batch whatever each rank's share of tokens.
+- Under data parallelism the loss normalisers are the global batch's (all-reduced) and each rank's loss is
+  scaled by the world size, so an update equals the 1-process update on the same global batch.
 """
 
 from __future__ import annotations
@@ -43,7 +41,8 @@ from rarl.model.logprobs import token_logprobs
 from rarl.model.rollout import encode_completions, generate
 from rarl.model.scorer import PolicyScorer
 from rarl.rewards.batch import RewardInputs
-from rarl.train.checkpoint import repair_model_folders, save_checkpoint, save_model_folder
+from rarl.rewards.checks import probe_with_samples
+from rarl.train.checkpoint import repair_model_folders, save_checkpoint, save_model_folder, stage_tasks
 from rarl.train.common import (
     NonFiniteGuard,
     check_run_inputs,
@@ -59,7 +58,7 @@ from rarl.train.config import StageConfig, TrainConfig
 from rarl.train.errors import TrainingAborted
 from rarl.train.policy_update import policy_loss_fn, policy_update
 from rarl.train.progress import StepProgress
-from rarl.train.run_folder import check_output_dir, prepare_output_dir
+from rarl.train.run_folder import checked_run_folder, holding_run_folder, prepare_output_dir
 from rarl.train.sampler import EpochSampler, rank_slice
 from rarl.train.step_batch import StepBatch, TrainerState, batch_metrics
 from rarl.train.timing import PhaseTimer
@@ -95,9 +94,11 @@ class GRPOTrainer:
         policy_loss_fn(cfg.algorithm)  # an unusable loss (a plug-in too) fails now, not at the first update
         loaded: dict[tuple[str, tuple[int, ...]], list[Any]] = {}  # stages with the same data read it once
         self.pools = {stage.name: self._load_pool(stage, loaded) for stage in cfg.stages}
+        self.model_tasks = stage_tasks(recipe, cfg.stages, self._manifest, self.pools)  # rarl_task.json
         for stage in cfg.stages:
             self.recipe.resolve_mode(stage.mode)  # an unknown prompt mode fails now, not at its first step
-            self._reward_fn(stage)  # so do an unknown reward name and bad reward settings
+            reward = self._reward_fn(stage)  # so do an unknown reward, bad settings, a plug-in failing
+            probe_with_samples(reward, cfg.reward.name, self.pools[stage.name][:4], recipe.target)  # on data
         self.validator = Validator.for_run(cfg, recipe, acc, self.total_steps)  # and a bad eval.best_metric
         backend_kwargs = dict(cfg.rollout.backend_kwargs)
         if cfg.rollout.backend == "hf":  # one switch for the prompt sharing of generation and log-prob passes
@@ -181,6 +182,7 @@ class GRPOTrainer:
         return self.recipe.reward(name, settings, self._manifest(stage))
 
     # ------------------------------------------------------------------ the loop
+    @holding_run_folder  # one run per output folder, locked before anything is written
     def train(self, resume: bool = False, stop_at_step: int | None = None, overwrite: bool = False) -> Path:
         """Run (or continue) every stage; returns the final model folder.
 
@@ -469,20 +471,21 @@ class GRPOTrainer:
     def _repair_model_folders(self) -> None:
         """After a resume: re-save the model folders the restored weights stand for, if a kill cut them short."""
         if self.cfg.checkpoint.save_final_model and not self.state.step_in_stage:
-            names = [stage.name for stage in self.cfg.stages]
+            names, done = [stage.name for stage in self.cfg.stages], self.state.stage_index
             repair_model_folders(
-                self.accelerator, self.model, self.policy.processor, self.out, names, self.state.stage_index
+                self.accelerator, self.model, self.policy.processor, self.out, names, done, self.model_tasks
             )
 
     def end_stage(self, stage: StageConfig) -> None:
         """Save the stage's model folder; the next stage starts from these weights."""
+        acc, processor, tasks = self.accelerator, self.policy.processor, self.model_tasks  # rarl_task.json
         if self.cfg.checkpoint.save_final_model:
-            save_model_folder(self.accelerator, self.model, self.policy.processor, self.out / stage.name)
+            save_model_folder(acc, self.model, processor, self.out / stage.name, tasks[stage.name])
         self.state.stage_index += 1
         self.state.step_in_stage = 0
         self.save_checkpoint()
         if self.state.stage_index == len(self.cfg.stages) and self.cfg.checkpoint.save_final_model:
-            save_model_folder(self.accelerator, self.model, self.policy.processor, self.out / "final")
+            save_model_folder(acc, self.model, processor, self.out / "final", tasks["final"])
 
 
 def run_grpo(
@@ -492,6 +495,6 @@ def run_grpo(
     stop_at_step: int | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """A GRPO run of `recipe`; the output folder is checked before the model is loaded."""
-    check_output_dir(cfg, resume=resume, overwrite=overwrite, notes=False)
-    return GRPOTrainer(cfg, recipe).train(resume=resume, stop_at_step=stop_at_step, overwrite=overwrite)
+    """A GRPO run of `recipe`; the output folder is locked and checked before the model is loaded."""
+    with checked_run_folder(cfg, resume=resume, overwrite=overwrite):  # locked before the trainer writes
+        return GRPOTrainer(cfg, recipe).train(resume=resume, stop_at_step=stop_at_step, overwrite=overwrite)

@@ -19,6 +19,7 @@ import torch
 
 from rarl.model.logprobs import token_logprobs
 from rarl.model.rollout import encode_completions, encode_prompts
+from rarl.model.task_file import model_task
 from rarl.train.checkpoint import save_checkpoint, save_model_folder
 from rarl.train.common import (
     NonFiniteGuard,
@@ -32,8 +33,8 @@ from rarl.train.common import (
 )
 from rarl.train.config import SFTConfig
 from rarl.train.errors import TrainingAborted
-from rarl.train.progress import StepProgress
-from rarl.train.run_folder import check_output_dir, prepare_output_dir
+from rarl.train.progress import SFT_METRICS, StepProgress
+from rarl.train.run_folder import checked_run_folder, holding_run_folder, prepare_output_dir
 from rarl.train.sampler import EpochSampler, rank_slice
 from rarl.train.timing import PhaseTimer
 from rarl.train.update import accumulate_and_step, global_counts
@@ -77,6 +78,8 @@ class SFTTrainer:
                 f"no training samples with a reference answer (sizes {cfg.data.sizes}) in {cfg.data.manifest}"
             )
         self.sampler = EpochSampler(samples, seed=cfg.seed)
+        task = model_task(recipe, cfg.mode, cfg.data.manifest, samples, stage="sft")
+        self.model_tasks = {"sft": task, "final": task}  # the rarl_task.json of final/ and best/
         self.validator = Validator.for_run(cfg, recipe, acc, cfg.steps)  # a bad eval.best_metric fails now
         self.policy = load_policy_from_config(cfg.model, self.out, acc, self.recipe.model_path)
         self.model, self.optimizer, self.scheduler = prepare_for_training(
@@ -87,6 +90,7 @@ class SFTTrainer:
         self.skipped_steps = 0
         self.logger: Any = None
 
+    @holding_run_folder  # one run per output folder, locked before anything is written
     def train(self, resume: bool = False, overwrite: bool = False) -> Path:
         """Run (or continue) SFT; returns the final model folder.
 
@@ -98,9 +102,8 @@ class SFTTrainer:
         prepare_output_dir(self.cfg, acc, resume=resume, overwrite=overwrite)
         resume_step = self._maybe_resume() if resume else None
         self.logger = logger = open_run_dir(self.out, self.cfg, acc, self.cfg.logging, resume_step)
-        progress = StepProgress(
-            self.cfg.steps, enabled=self.cfg.logging.progress and acc.is_main_process, description="sft"
-        )
+        enabled = self.cfg.logging.progress and acc.is_main_process
+        progress = StepProgress(self.cfg.steps, enabled=enabled, description="sft", keys=SFT_METRICS)
         progress.advance_to(self.global_step)
         try:
             while self.global_step < self.cfg.steps:
@@ -116,7 +119,7 @@ class SFTTrainer:
         self.save_checkpoint()
         final = self.out / "final"
         if self.cfg.checkpoint.save_final_model:
-            save_model_folder(acc, self.model, self.policy.processor, final)
+            save_model_folder(acc, self.model, self.policy.processor, final, self.model_tasks["final"])
         return final
 
     def step(self) -> dict[str, Any]:
@@ -196,6 +199,6 @@ class SFTTrainer:
 
 
 def run_sft(cfg: SFTConfig, recipe: Any, resume: bool = False, overwrite: bool = False) -> Path:
-    """An SFT run of `recipe`; the output folder is checked before the model is loaded."""
-    check_output_dir(cfg, resume=resume, overwrite=overwrite, notes=False)
-    return SFTTrainer(cfg, recipe).train(resume=resume, overwrite=overwrite)
+    """An SFT run of `recipe`; the output folder is locked and checked before the model is loaded."""
+    with checked_run_folder(cfg, resume=resume, overwrite=overwrite):  # locked before the trainer writes
+        return SFTTrainer(cfg, recipe).train(resume=resume, overwrite=overwrite)

@@ -181,7 +181,7 @@ def test_ava_coco_csv_sources(ava_root: Path, coco_root: Path, table_dir: Path, 
         quiet=True,
     )
     assert s.task.rule == "darkness" and s.report.skipped == {"missing image file": 1}
-    assert s.settings["options"]["value_range"] == "0-9"
+    assert s.settings["options"]["value_range"] == [0.0, 9.0]  # as read: (lo, hi)
 
 
 def test_errors(tmp_path: Path, utk_root: Path):

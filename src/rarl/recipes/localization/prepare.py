@@ -24,7 +24,20 @@ import numpy as np
 
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.grouping import allocate
-from rarl.data.prepare import check_out_dir
+from rarl.data.options import (
+    Option,
+    check_options,
+    choice,
+    flag,
+    fractions,
+    integer,
+    names,
+    number,
+    path,
+    text,
+)
+from rarl.data.prepare import check_images_outside, check_out_dir
+from rarl.data.readers.safe import resolved, user_path
 from rarl.recipes.localization.readers import read_boxes_jsonl, read_coco_instances, read_refcoco_jsonl
 from rarl.recipes.localization.samples import (
     DEFAULT_MAX_PIXELS,
@@ -41,6 +54,7 @@ from rarl.utils.io import atomic_directory
 
 __all__ = [
     "LOCALIZATION_SOURCES",
+    "SOURCE_OPTIONS",
     "LocalizationSummary",
     "prepare_localization",
     "source_options",
@@ -161,6 +175,36 @@ LOCALIZATION_SOURCES: dict[str, tuple[Callable[..., LocalizationRead], Callable[
 
 _COMMON = {"root", "out_dir", "seed", "strict", "workers", "subdir"}
 
+_PREPARE_OPTIONS: dict[str, Option] = {
+    "splits": fractions(3),
+    "min_pixels": integer(lo=1),
+    "max_pixels": integer(lo=1),
+    "workers": integer(lo=1),
+    "name": text(),
+}
+"""The options `prepare_localization` itself takes, for every source."""
+
+_BOX_FORMAT = choice("xyxy", "xywh")
+SOURCE_OPTIONS: dict[str, dict[str, Option]] = {
+    "coco": {
+        "images_dir": path(),
+        "categories": names(),
+        "max_instances": integer(lo=0),
+        "negatives": flag(),
+        "max_negatives": integer(lo=0),
+        "max_images": integer(lo=0),
+    },
+    "refcoco": {"images_dir": path(), "box_format": _BOX_FORMAT},
+    "boxes-jsonl": {"images_dir": path(), "box_format": _BOX_FORMAT, "categories": names()},
+    "synthetic-shapes": {
+        "num_images": integer(lo=1),
+        "image_size": integer(lo=28, hi=4096),
+        "max_objects": integer(lo=0, hi=8),
+        "grounding_fraction": number(lo=0, hi=1),
+    },
+}
+"""Each source's own options and their types (`rarl.data.options`), checked before anything is read."""
+
 
 def source_options(source: str) -> list[str]:
     """The source-specific keyword options `prepare_localization` accepts for `source`."""
@@ -204,9 +248,12 @@ def prepare_localization(
     """
     if source not in LOCALIZATION_SOURCES:
         raise DataError(f"unknown localization source {source!r}; choose from {sorted(LOCALIZATION_SOURCES)}")
-    unknown = sorted(set(options) - set(source_options(source)))
-    if unknown:
-        raise DataError(f"{source}: unknown options {unknown}; known: {source_options(source)}")
+    given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "workers": workers, "name": name}
+    options = check_options(
+        source, {"splits": splits, **given, **options}, {**_PREPARE_OPTIONS, **SOURCE_OPTIONS[source]}
+    )
+    splits = options.pop("splits", (0.8, 0.1, 0.1))
+    min_pixels, max_pixels, workers, name = (options.pop(k, None) for k in given)
     adapter, _ = LOCALIZATION_SOURCES[source]
     if source == "synthetic-shapes":
         side = int(options.get("image_size", 112))
@@ -215,8 +262,8 @@ def prepare_localization(
     else:
         options = {**options, "strict": strict, "workers": workers}
     out_path = Path(out).expanduser().resolve()
-    root_path = Path(root).expanduser().resolve() if root is not None else None
-    check_out_dir(out_path, root_path)
+    root_path = resolved(user_path(root)) if root is not None else None
+    check_out_dir(out_path, root_path, options)
     settings = {
         "root": str(root_path) if root_path is not None else None,
         "seed": seed,
@@ -226,6 +273,7 @@ def prepare_localization(
     }
     with atomic_directory(out_path) as tmp:
         read = adapter(root_path, out_dir=tmp, seed=seed, **options)
+        check_images_outside(out_path, (s.image for s in read.samples))  # before out is replaced
         task = LocalizationTask(
             name=name or source,
             categories=read.categories,

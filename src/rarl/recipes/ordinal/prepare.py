@@ -27,7 +27,22 @@ from rich.table import Table
 from rarl import __version__
 from rarl.data.errors import DataError, ReadReport
 from rarl.data.grouping import SPLITS, check_disjoint, split_items
+from rarl.data.options import (
+    Option,
+    check_options,
+    choice,
+    counts,
+    flag,
+    fractions,
+    integer,
+    names,
+    number,
+    path,
+    text,
+    value_range,
+)
 from rarl.data.prepare import ProgressFn, check_out_dir, jsonable, progress_bars
+from rarl.data.readers.safe import user_path
 from rarl.data.validate import validate_images
 from rarl.recipes.ordinal.grouping import DEFAULT_SIZES, group_samples
 from rarl.recipes.ordinal.manifest import write_manifest
@@ -36,8 +51,8 @@ from rarl.recipes.ordinal.readers.base import ReadResult
 from rarl.recipes.ordinal.readers.coco_count import read_coco_counts
 from rarl.recipes.ordinal.readers.table import read_table
 from rarl.recipes.ordinal.readers.utkface import read_utkface
-from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample, OrdinalTask
-from rarl.recipes.ordinal.synthetic import generate_synthetic
+from rarl.recipes.ordinal.schema import METRICS, OrdinalItem, OrdinalSample, OrdinalTask
+from rarl.recipes.ordinal.synthetic import MIN_IMAGE_SIZE, SYNTHETIC_PROPERTIES, generate_synthetic
 from rarl.utils.io import atomic_directory
 
 _INTERNAL = {"root", "strict", "out_dir", "seed", "progress", "subdir"}
@@ -118,6 +133,52 @@ SOURCES: dict[str, Source] = {
         Source("synthetic", _synthetic_reader, needs_root=False),
     )
 }
+
+_PREPARE_OPTIONS: dict[str, Option] = {
+    "splits": fractions(3),
+    "samples_per_size": counts(),
+    "workers": integer(lo=1),
+    "quiet": flag(),
+}
+"""The options `prepare` itself takes, for every source."""
+
+_TABLE_OPTIONS: dict[str, Option] = {
+    "file": path(),
+    "images_dir": path(),
+    "name": text(),
+    "rule": text(),
+    "value_range": value_range(),
+    "value_type": choice("int", "float"),
+    "precision": integer(lo=0, hi=10),
+    "delta": number(lo=0),
+    "metric": choice(*METRICS),
+    "path_column": text(),
+    "label_column": text(),
+    "encoding": text(),
+}
+SOURCE_OPTIONS: dict[str, dict[str, Option]] = {
+    "utkface": {"recursive": flag()},
+    "ava": {"ava_file": path(), "images_dir": path()},
+    "coco-count": {
+        "annotations": path(),
+        "images_dir": path(),
+        "categories": names(),
+        "max_count": integer(lo=1),
+        "over_max": choice("drop", "cap"),
+        "include_zero": flag(),
+        "rule_template": text(),
+    },
+    "csv": _TABLE_OPTIONS,
+    "jsonl": _TABLE_OPTIONS,
+    "synthetic": {
+        "property": choice(*SYNTHETIC_PROPERTIES),
+        "num_images": integer(lo=1),
+        "image_size": integer(lo=MIN_IMAGE_SIZE, hi=4096),
+        "levels": integer(lo=2, hi=9),
+        "label_noise": number(lo=0),
+    },
+}
+"""Each source's own options and their types (`rarl.data.options`), checked before anything is read."""
 
 
 @dataclass
@@ -291,9 +352,18 @@ def prepare(
     if source not in SOURCES:
         raise DataError(f"unknown source {source!r}; choose from {sorted(SOURCES)}")
     src = SOURCES[source]
+    given = {"samples_per_size": samples_per_size, "workers": workers, "quiet": quiet}
+    source_options = check_options(
+        source, {"splits": splits, **given, **source_options}, {**_PREPARE_OPTIONS, **SOURCE_OPTIONS[source]}
+    )
+    splits = source_options.pop("splits", (0.8, 0.1, 0.1))
+    samples_per_size, workers = (source_options.pop(k, None) for k in ("samples_per_size", "workers"))
+    quiet = source_options.pop("quiet", False)
+    if console is not None and not callable(getattr(console, "print", None)):
+        raise DataError(f"console must be a rich Console (it is not a source option), got {console!r}")
     out_path = Path(out).expanduser().resolve()
-    root_path = Path(root).expanduser() if root is not None else None
-    check_out_dir(out_path, root_path)
+    root_path = user_path(root) if root is not None else None
+    check_out_dir(out_path, root_path, source_options)
     for split in SPLITS:
         _samples_for(samples_per_size, split)
     settings = {

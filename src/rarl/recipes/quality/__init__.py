@@ -37,7 +37,13 @@ from rarl.recipes.quality.perception import prepare_perception
 from rarl.recipes.quality.prepare import QUALITY_SOURCES, prepare_quality
 from rarl.recipes.quality.prompts import MODES, NO_THINK, THINK, prompt_text, reference_text
 from rarl.recipes.quality.reward import REWARD_NAME, QualityTaskReward
-from rarl.recipes.quality.samples import RECIPE_NAME, SCORE_TASK, QualitySample, load_quality_manifest
+from rarl.recipes.quality.samples import (
+    RECIPE_NAME,
+    SCORE_TASK,
+    QualitySample,
+    load_quality_manifest,
+    load_quality_task,
+)
 from rarl.rewards.batch import BatchReward, build_reward
 from rarl.utils.config import ConfigError
 
@@ -54,6 +60,8 @@ class QualityRecipe(RecipeBase):
     modes = MODES
     default_reward = REWARD_NAME
     headline_metric = "srcc"
+    curve_validation = ("srcc", "plcc", "*/think/srcc", "*/think/srcc_prob", "perception/*")
+    """The headline means, and per dataset the think-mode numeric and probability-based SRCC."""
     curve_components = (  # the scoring reward's terms (stage 2), each perception task's reward (stage 1)
         "answer",
         "format",
@@ -154,6 +162,11 @@ class QualityRecipe(RecipeBase):
         if description_outcomes(perception, [0.0] * len(perception)):
             tasks.add("description")
         return names + [f"perception/{t}" for t in sorted(tasks)]
+
+    def task_record(self, manifest: str, samples: Sequence[QualitySample]) -> dict[str, Any]:
+        """The manifest's task.json (kind, source, MOS scales) and the question types trained on (`tasks`);
+        `rarl score` reads the record's prompt mode back."""
+        return {**load_quality_task(manifest), "tasks": sorted({s.task for s in samples})}
 
     def write_report(
         self,

@@ -34,7 +34,10 @@ from typing import Any
 from PIL import Image
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.prepare import check_out_dir
+from rarl.data.options import Option, check_options, choice, fractions, integer, names
+from rarl.data.prepare import check_images_outside, check_out_dir
+from rarl.data.readers.safe import resolved, user_path
+from rarl.recipes.localization.prepare import SOURCE_OPTIONS as IMAGE_SOURCE_OPTIONS
 from rarl.recipes.localization.readers import read_boxes_jsonl, read_coco_instances
 from rarl.recipes.localization.samples import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS
 from rarl.recipes.localization.synthetic import read_synthetic_shapes
@@ -50,8 +53,42 @@ from rarl.rewards.localization import resized_frame
 from rarl.utils.io import atomic_directory
 
 IMAGE_SOURCES = ("synthetic-shapes", "coco", "boxes-jsonl")
+TASKS = ("distortion", "severity", "object", "grounding")
 
-__all__ = ["IMAGE_SOURCES", "PerceptionSummary", "distortion_label", "prepare_perception"]
+PERCEPTION_OPTIONS: dict[str, Option] = {
+    "images_from": choice(*IMAGE_SOURCES),
+    "tasks": names(*TASKS),
+    "reference": choice("random", "both", "fr", "nr"),
+    "fractions": fractions(3),
+    "min_pixels": integer(lo=1),
+    "max_pixels": integer(lo=1),
+    "min_box_side": integer(lo=1),
+    "min_options": integer(lo=2),
+}
+"""refine-perception's own options and their types (`rarl.data.options`)."""
+
+_IMAGE_OPTION_NAMES = {
+    "synthetic-shapes": ("num_images", "image_size", "max_objects"),
+    "coco": ("images_dir", "categories", "max_instances", "max_images"),
+    "boxes-jsonl": ("images_dir", "categories"),
+}
+"""The options of the image source (`images_from`) that refine-perception passes on to its reader."""
+
+
+def perception_options(images_from: str) -> dict[str, Option]:
+    """Every option refine-perception takes with `images_from` (its own and its image source's)."""
+    own = IMAGE_SOURCE_OPTIONS[images_from]
+    return {**PERCEPTION_OPTIONS, **{k: own[k] for k in _IMAGE_OPTION_NAMES[images_from]}}
+
+
+__all__ = [
+    "IMAGE_SOURCES",
+    "PERCEPTION_OPTIONS",
+    "PerceptionSummary",
+    "distortion_label",
+    "perception_options",
+    "prepare_perception",
+]
 
 
 def distortion_label(name: str) -> str:
@@ -118,42 +155,37 @@ def prepare_perception(
     **options: Any,
 ) -> PerceptionSummary:
     """Write a stage-1 perception manifest at `out` (atomically); see the module docstring."""
-    if images_from not in IMAGE_SOURCES:
-        raise DataError(f"refine-perception: images_from must be one of {IMAGE_SOURCES}, got {images_from!r}")
-    wanted = [t.strip() for t in tasks.split(",") if t.strip()]
-    bad = [t for t in wanted if t not in ("distortion", "severity", "object", "grounding")]
-    if bad or not wanted:
-        raise DataError(
-            f"refine-perception: unknown tasks {bad}; choose from distortion, severity, object, grounding"
-        )
-    if reference not in ("random", "both", "fr", "nr"):
-        raise DataError(f"refine-perception: reference must be random, both, fr or nr, got {reference!r}")
+    chosen = check_options(source, {"images_from": images_from}, PERCEPTION_OPTIONS)
+    images_from = chosen.get("images_from", "synthetic-shapes")
+    given = {
+        "tasks": tasks,
+        "reference": reference,
+        "fractions": fractions,
+        "min_pixels": min_pixels,
+        "max_pixels": max_pixels,
+        "min_box_side": min_box_side,
+        "min_options": min_options,
+    }
+    options = check_options(source, {**given, **options}, perception_options(images_from))
+    wanted: list[str] = options.pop("tasks")
+    reference, fractions = options.pop("reference"), options.pop("fractions")
+    min_box_side, min_options = options.pop("min_box_side"), options.pop("min_options")
+    min_pixels, max_pixels = options.pop("min_pixels", None), options.pop("max_pixels", None)
+    if images_from == "synthetic-shapes":
+        side = int(options.get("image_size", 112))
+        min_pixels = side * side if min_pixels is None else min_pixels
+        max_pixels = side * side if max_pixels is None else max_pixels
+    lo = DEFAULT_MIN_PIXELS if min_pixels is None else int(min_pixels)
+    hi = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
+    if lo > hi:
+        raise DataError(f"{source}: min_pixels {lo} > max_pixels {hi} (the pixel budget of the frame)")
     out_path = Path(out).expanduser().resolve()
-    root_path = Path(root).expanduser().resolve() if root is not None else None
-    check_out_dir(out_path, root_path)
+    root_path = resolved(user_path(root)) if root is not None else None
+    check_out_dir(out_path, root_path, options)
     rng = random.Random(seed)
     with atomic_directory(out_path) as tmp:
         read = _read_source(images_from, root_path, tmp, seed, strict, dict(options))
-        leftover = sorted(
-            set(options)
-            - {
-                "num_images",
-                "image_size",
-                "max_objects",
-                "images_dir",
-                "categories",
-                "max_instances",
-                "max_images",
-            }
-        )
-        if leftover:
-            raise DataError(f"refine-perception: unknown options {leftover}")
-        if images_from == "synthetic-shapes":
-            side = int(options.get("image_size", 112))
-            min_pixels = side * side if min_pixels is None else min_pixels
-            max_pixels = side * side if max_pixels is None else max_pixels
-        lo = DEFAULT_MIN_PIXELS if min_pixels is None else int(min_pixels)
-        hi = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
+        check_images_outside(out_path, (s.image for s in read.samples))  # before out is replaced
         report = read.report
         all_labels = sorted({label for s in read.samples for label in s.labels})
         images_dir = tmp / "images"

@@ -23,7 +23,22 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError, ReadReport
-from rarl.data.prepare import check_out_dir
+from rarl.data.options import (
+    Option,
+    check_options,
+    choice,
+    flag,
+    fractions,
+    integer,
+    names,
+    path,
+    paths,
+    text,
+)
+from rarl.data.options import value_range as range_option
+from rarl.data.prepare import check_images_outside, check_out_dir
+from rarl.data.readers.safe import resolved, user_path
+from rarl.recipes.quality.distortions import DISTORTIONS
 from rarl.recipes.quality.iqa_readers import (
     QualityRead,
     read_agiqa,
@@ -46,7 +61,7 @@ from rarl.recipes.quality.samples import (
 from rarl.recipes.quality.synthetic import read_synthetic_quality
 from rarl.utils.io import atomic_directory
 
-__all__ = ["QUALITY_SOURCES", "QualitySummary", "prepare_quality"]
+__all__ = ["QUALITY_SOURCES", "SOURCE_OPTIONS", "QualitySummary", "prepare_quality", "sample_ids"]
 
 Reader = Callable[..., QualityRead]
 QUALITY_SOURCES: dict[str, Reader | None] = {
@@ -61,6 +76,23 @@ QUALITY_SOURCES: dict[str, Reader | None] = {
     "iqa-merge": None,
 }
 """`rarl prepare` sources of the Refine-IQA scoring data (refine-perception is in `perception`)."""
+
+_SPLIT_OPTIONS: dict[str, Option] = {"split": choice(*SPLITS), "fractions": fractions(3)}
+_DATASET_OPTIONS: dict[str, Option] = {**_SPLIT_OPTIONS, "file": path(), "images": path()}
+SOURCE_OPTIONS: dict[str, dict[str, Option]] = {
+    **dict.fromkeys(("koniq", "spaq", "kadid", "agiqa", "csiq"), _DATASET_OPTIONS),
+    "livec": {**_SPLIT_OPTIONS, "images": path()},
+    "iqa-csv": {**_DATASET_OPTIONS, "mos_range": range_option(), "higher_better": flag(), "name": text()},
+    "synthetic-quality": {
+        **_SPLIT_OPTIONS,
+        "num_images": integer(lo=6),
+        "image_size": integer(lo=28, hi=4096),
+        "distortions": names(*DISTORTIONS),
+    },
+    "iqa-merge": {"manifests": paths()},
+}
+"""Each source's options and their types (`rarl.data.options`), checked before anything is read; `iqa-merge`
+keeps the splits of the manifests it merges."""
 
 
 @dataclass
@@ -102,18 +134,22 @@ def prepare_quality(
     seed: int = 0,
     strict: bool = False,
     split: str | None = None,
-    fractions: str | Sequence[float] = (0.7, 0.1, 0.2),
+    fractions: str | Sequence[float] | None = None,
     manifests: str | Sequence[str] | None = None,
     **options: Any,
 ) -> QualitySummary:
-    """Write a Refine-IQA scoring manifest at `out` (atomically) from an IQA dataset (see module docstring)."""
+    """Write a Refine-IQA scoring manifest at `out` (atomically) from an IQA dataset (see module docstring).
+
+    `fractions` (train, val, test) defaults to 0.7, 0.1, 0.2; options are checked by `SOURCE_OPTIONS`."""
     if source not in QUALITY_SOURCES:
         raise DataError(f"unknown quality source {source!r}; choose from {sorted(QUALITY_SOURCES)}")
-    if split is not None and split not in SPLITS:
-        raise DataError(f"split must be one of {SPLITS}, got {split!r}")
+    given = {"split": split, "fractions": fractions, "manifests": manifests}
+    options = check_options(source, {**given, **options}, SOURCE_OPTIONS[source])
+    split, manifests = options.pop("split", None), options.pop("manifests", None)
+    fractions = options.pop("fractions", (0.7, 0.1, 0.2))
     out_path = Path(out).expanduser().resolve()
-    root_path = Path(root).expanduser().resolve() if root is not None else None
-    check_out_dir(out_path, root_path)
+    root_path = resolved(user_path(root)) if root is not None else None
+    check_out_dir(out_path, root_path, {**options, "manifests": manifests})
     with atomic_directory(out_path) as tmp:
         report = ReadReport(strict=strict)
         by_split: dict[str, list[QualitySample]] = {s: [] for s in SPLITS}
@@ -139,10 +175,11 @@ def prepare_quality(
                     if split
                     else split_labels(len(read.rows), parse_fractions(fractions), seed)
                 )
+                ids = sample_ids([image for image, _ in read.rows])
                 for i, ((image, raw), sp) in enumerate(zip(read.rows, labels)):
                     meta = {"mos_raw": raw, **((read.meta or [{}] * len(read.rows))[i])}
                     sample = QualitySample(
-                        sample_id=f"{read.dataset}/{Path(image).name}",
+                        sample_id=f"{read.dataset}/{ids[i]}",
                         task=SCORE_TASK,
                         images=(image,),
                         dataset=read.dataset,
@@ -152,6 +189,7 @@ def prepare_quality(
                     by_split[sp].append(sample)
         if not any(by_split.values()):
             raise DataError(f"empty dataset: no usable samples from {source} ({'; '.join(report.lines())})")
+        check_images_outside(out_path, (i for v in by_split.values() for s in v for i in s.images))
         counts = {sp: _count(v) for sp, v in by_split.items()}
         summary = QualitySummary(out_path, source, counts, scales, report)
         task = {"kind": "scoring", "source": source, "scales": scales}
@@ -159,6 +197,16 @@ def prepare_quality(
             tmp, task, {k: v for k, v in by_split.items()}, summary.to_dict(), final_dir=out_path
         )
     return summary
+
+
+def sample_ids(images: Sequence[str]) -> list[str]:
+    """A distinct id for each of a dataset's (distinct) image paths: the file name when no two names
+    repeat, else the path relative to the folder all the images are under (`a/x.png`, `b/x.png`)."""
+    names = [Path(image).name for image in images]
+    if len(set(names)) == len(names):
+        return names
+    base = os.path.commonpath([os.path.dirname(image) for image in images])
+    return [Path(os.path.relpath(image, base)).as_posix() for image in images]
 
 
 def _count(samples: Sequence[QualitySample]) -> dict[str, int]:
