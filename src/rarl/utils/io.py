@@ -24,6 +24,20 @@ from typing import Any
 from rarl.utils.text import read_text
 
 
+def parse_json(text: str, where: str, error: type[Exception] = ValueError, *, file: bool = False) -> Any:
+    """The value of JSON `text`; one-line `error` naming `where` (with the line of a syntax error when `file`:
+    `where` is a whole file) for bad syntax, nesting too deep for the parser, or an integer longer than
+    Python reads (4300 digits)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{where}{f':{e.lineno}' if file else ''}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise error(f"{where}: not usable JSON (nested too deeply for the parser)") from None
+    except ValueError as e:  # an integer past sys.get_int_max_str_digits()
+        raise error(f"{where}: not usable JSON ({str(e).split(';')[0]})") from None
+
+
 def _default_file_mode() -> int:
     """0666 minus the process umask: what a plain open() would give (mkstemp alone gives 0600)."""
     mask = os.umask(0)
@@ -160,14 +174,7 @@ def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, Any]]:
         line = line.strip()
         if not line:
             continue
-        try:
-            rows.append((lineno, json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-        except RecursionError:
-            raise ValueError(f"{path}:{lineno}: not usable JSON (nested too deeply for the parser)") from None
-        except ValueError as e:  # an integer past sys.get_int_max_str_digits()
-            raise ValueError(f"{path}:{lineno}: not usable JSON ({str(e).split(';')[0]})") from None
+        rows.append((lineno, parse_json(line, f"{path}:{lineno}")))
     return rows
 
 

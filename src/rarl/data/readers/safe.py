@@ -22,7 +22,6 @@ CSV fields of megabytes. These helpers turn each into a value a reader can skip 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import reprlib
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError
+from rarl.utils.io import parse_json as io_parse_json
 from rarl.utils.text import read_text
 
 __all__ = [
@@ -60,16 +60,9 @@ def show(value: Any) -> str:
 
 
 def parse_json(text: str, where: str) -> Any:
-    """The value of JSON `text`; one-line `DataError` naming `where` for bad syntax, nesting too deep for
-    the parser, or an integer longer than Python reads (4300 digits)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{where}:{e.lineno}: not valid JSON ({e.msg})") from None
-    except RecursionError:
-        raise DataError(f"{where}: not usable JSON (nested too deeply for the parser)") from None
-    except ValueError as e:  # an integer past sys.get_int_max_str_digits()
-        raise DataError(f"{where}: not usable JSON ({str(e).split(';')[0]})") from None
+    """The value of JSON `text` (a whole file's, named `where`); one-line `DataError` naming it for bad
+    syntax, nesting too deep for the parser, or an integer longer than Python reads (4300 digits)."""
+    return io_parse_json(text, where, DataError, file=True)
 
 
 def load_json(path: Path, what: str) -> Any:

@@ -20,7 +20,6 @@ writes the files, `load_localization_task` and `load_localization_manifest` read
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from rarl.data.errors import DataError, ReadReport
 from rarl.data.images import load_rgb
 from rarl.data.manifest import TASK_FILE, relative_path, write_manifest_files
 from rarl.data.manifest_checks import check_manifest_images, check_unique_ids
-from rarl.data.readers.safe import show
+from rarl.data.readers.safe import load_json, show
 from rarl.recipes.localization.records import (
     box_problem,
     read_boxes,
@@ -44,7 +43,6 @@ from rarl.recipes.localization.records import (
     text_value,
 )
 from rarl.utils.io import read_jsonl_numbered
-from rarl.utils.text import read_text
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -207,20 +205,6 @@ class LocalizationRead:
 
 # --------------------------------------------------------------------------------------------------------------
 # Reading JSON files
-
-
-def load_json(path: Path, what: str) -> Any:
-    """The content of a JSON file; DataError naming it when it is missing or not usable JSON."""
-    if not path.is_file():
-        raise DataError(f"{what}: file not found: {path}")
-    try:
-        return json.loads(read_text(path, error=DataError, hint="save it as UTF-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-    except RecursionError:
-        raise DataError(f"{path}: not usable JSON (nested too deeply for the parser)") from None
-    except ValueError as e:  # an integer past sys.get_int_max_str_digits()
-        raise DataError(f"{path}: not usable JSON ({str(e).split(';')[0]})") from None
 
 
 def load_jsonl(path: Path, what: str) -> list[Any]:
