@@ -293,10 +293,11 @@ def _recorded_recipe(models: dict[str, str]) -> str:
     disagree."""
     from rarl.model.task_file import read_model_task
     from rarl.utils.config import ConfigError
+    from rarl.utils.io import user_path
 
     recorded = {}
     for name, path in models.items():
-        record = read_model_task(path) if Path(path).expanduser().is_dir() else None
+        record = read_model_task(path) if user_path(path).is_dir() else None
         if record is not None:
             recorded[name] = record.recipe
     if len(set(recorded.values())) > 1:

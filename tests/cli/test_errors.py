@@ -140,3 +140,13 @@ def test_console_script_error_has_no_traceback(tmp_path: Path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert "unknown ablation variant 'bogus'" in lines[0]
+
+
+def test_an_unknown_home_in_a_path_is_taken_as_typed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # `~nosuchuser/x` names a folder literally, as a shell leaves it, instead of Path.expanduser's RuntimeError
+    monkeypatch.chdir(tmp_path)
+    result = invoke("prepare", "synthetic", "--out", "~nosuchuser-rarl/data", "--sizes", "1", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "~nosuchuser-rarl" / "data" / "task.json").is_file()
+    result = invoke("eval", "--model", "~nosuchuser-rarl/model", "--data", "~nosuchuser-rarl/data")
+    assert_clean_error(result, "~nosuchuser-rarl/model")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError
-from rarl.utils.io import atomic_write_json, atomic_write_jsonl
+from rarl.utils.io import atomic_write_json, atomic_write_jsonl, user_path
 
 TASK_FILE = "task.json"
 SUMMARY_FILE = "summary.json"
@@ -54,7 +54,7 @@ def write_manifest_files(
 
 def require_manifest_dir(manifest_dir: str | os.PathLike) -> Path:
     """The manifest folder as an absolute Path, or `DataError` if it does not exist."""
-    folder = Path(manifest_dir).expanduser()
+    folder = user_path(manifest_dir)
     if not folder.is_dir():
         raise DataError(f"manifest folder not found: {folder}")
     return folder.resolve()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rarl.data.errors import DataError
 from rarl.data.validate import image_file_problem
+from rarl.utils.io import user_path
 
 __all__ = ["check_user_images"]
 
@@ -24,7 +25,7 @@ def check_user_images(images: Sequence[str | Path], verb: str, most: int | None 
         raise DataError(f"{verb} takes 1 to {most} images, got {len(images)}")
     bad = []
     for p in images:
-        path = Path(p).expanduser()
+        path = user_path(p)
         if path.is_dir():
             bad.append(f"{p} (a folder: give its image files)")
         elif not path.exists():
@@ -41,7 +42,7 @@ def check_user_images(images: Sequence[str | Path], verb: str, most: int | None 
     notes = []
     seen: dict[str, int] = {}
     for i, p in enumerate(images, 1):
-        real = os.path.realpath(Path(p).expanduser())
+        real = os.path.realpath(user_path(p))
         if real in seen:
             notes.append(f"image {i} ({p}) is the same file as image {seen[real]}")
         seen.setdefault(real, i)

@@ -31,6 +31,7 @@ from rarl.model.lora_settings import LoraSettings
 from rarl.model.processor import load_processor, set_pixel_budget
 from rarl.model.special_tokens import SpecialTokens
 from rarl.utils.errors import UserError
+from rarl.utils.io import user_path
 
 __all__ = [
     "LoraSettings",
@@ -215,7 +216,7 @@ def check_model_source(name_or_path: str | Path) -> str:
     """Fail early, in one line, on a missing folder or a folder that is not a Qwen2.5-VL model (a run
     folder's message names its model folder); returns the source to load."""
     text = str(name_or_path)
-    path = Path(text).expanduser()
+    path = user_path(text)
     if path.exists():
         if not path.is_dir():
             raise ModelLoadError(not_a_model_folder(path))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rarl.utils.errors import UserError
+from rarl.utils.io import user_path
 
 __all__ = ["TASK_FILE", "ModelTask", "TaskFileError", "model_task", "read_model_task", "write_model_task"]
 
@@ -96,7 +97,7 @@ def write_model_task(folder: str | Path, record: ModelTask) -> Path:
 def read_model_task(folder: str | Path) -> ModelTask | None:
     """The record of the model folder `folder`; None when it has no `rarl_task.json`; a TaskFileError naming
     the file when it is unreadable, not JSON, or holds a field of the wrong type."""
-    path = Path(folder).expanduser() / TASK_FILE
+    path = user_path(folder) / TASK_FILE
     if not path.is_file():
         return None
     try:

@@ -24,6 +24,12 @@ from typing import Any
 from rarl.utils.text import read_text
 
 
+def user_path(value: str | os.PathLike) -> Path:
+    """A path the user typed, `~` / `~user` expanded as a shell would; an unknown user is left as typed
+    (`Path.expanduser` raises there)."""
+    return Path(os.path.expanduser(os.fspath(value)))
+
+
 def parse_json(text: str, where: str, error: type[Exception] = ValueError, *, file: bool = False) -> Any:
     """The value of JSON `text`; one-line `error` naming `where` (with the line of a syntax error when `file`:
     `where` is a whole file) for bad syntax, nesting too deep for the parser, or an integer longer than

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rarl.utils.config import ConfigError
+from rarl.utils.io import user_path
 
 
 def is_plugin_spec(spec: str) -> bool:
@@ -46,7 +47,7 @@ def load_object(spec: str, what: str = "plug-in") -> Any:
 
 
 def _load_file(path: Path, spec: str, what: str) -> Any:
-    path = path.expanduser().resolve()
+    path = user_path(path).resolve()
     if not path.is_file():
         raise ConfigError(f"{what} {spec!r}: no such file {path}")
     module_name = f"rarl_plugin_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"

@@ -31,6 +31,7 @@ from typing import Any
 
 from rarl.data.errors import DataError
 from rarl.utils.io import parse_json as io_parse_json
+from rarl.utils.io import user_path
 from rarl.utils.text import read_text
 
 __all__ = [
@@ -119,11 +120,6 @@ def image_path(name: str, folder: Path) -> str:
     relative one under `folder`, resolved where it can be (`resolved`)."""
     p = Path(home_path(name))
     return str(p if p.is_absolute() else resolved(folder / p))
-
-
-def user_path(value: str | os.PathLike) -> Path:
-    """A path the user typed, `~` / `~user` expanded as a shell would (an unknown user: left as typed)."""
-    return Path(os.path.expanduser(os.fspath(value)))
 
 
 def csv_rows(reader: Any, where: str) -> Iterator[Any]:

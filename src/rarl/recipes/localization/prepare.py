@@ -261,7 +261,7 @@ def prepare_localization(
         max_pixels = side * side if max_pixels is None else max_pixels
     else:
         options = {**options, "strict": strict, "workers": workers}
-    out_path = Path(out).expanduser().resolve()
+    out_path = user_path(out).resolve()
     root_path = resolved(user_path(root)) if root is not None else None
     check_out_dir(out_path, root_path, options)
     settings = {

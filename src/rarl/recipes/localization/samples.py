@@ -42,7 +42,7 @@ from rarl.recipes.localization.records import (
     text_list,
     text_value,
 )
-from rarl.utils.io import read_jsonl_numbered
+from rarl.utils.io import read_jsonl_numbered, user_path
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -278,7 +278,7 @@ def write_localization_manifest(
 
 def load_localization_task(manifest_dir: str | os.PathLike) -> LocalizationTask:
     """The `LocalizationTask` of a manifest folder (DataError naming the folder otherwise)."""
-    folder = Path(manifest_dir).expanduser()
+    folder = user_path(manifest_dir)
     path = folder / TASK_FILE
     if not path.is_file():
         raise DataError(f"not a manifest folder (no {TASK_FILE}): {folder}")
@@ -363,7 +363,7 @@ def load_localization_manifest(
     `check_files`, also for an image file that is missing, does not decode or is not the size its record
     states (`rarl.data.manifest_checks.check_manifest_images`).
     """
-    folder = Path(manifest_dir).expanduser()
+    folder = user_path(manifest_dir)
     if not folder.is_dir():
         raise DataError(f"manifest folder not found: {folder}")
     folder = folder.resolve()

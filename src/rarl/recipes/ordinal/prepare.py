@@ -361,7 +361,7 @@ def prepare(
     quiet = source_options.pop("quiet", False)
     if console is not None and not callable(getattr(console, "print", None)):
         raise DataError(f"console must be a rich Console (it is not a source option), got {console!r}")
-    out_path = Path(out).expanduser().resolve()
+    out_path = user_path(out).resolve()
     root_path = user_path(root) if root is not None else None
     check_out_dir(out_path, root_path, source_options)
     for split in SPLITS:

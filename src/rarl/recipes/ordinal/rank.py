@@ -31,6 +31,7 @@ from rarl.model.task_file import TASK_FILE, TaskFileError, read_model_task
 from rarl.recipes.ordinal.prompts import build_messages
 from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample, OrdinalTask
 from rarl.rewards import parse_answer
+from rarl.utils.io import user_path
 
 __all__ = ["MAX_IMAGES", "RECIPE", "parse_value_range", "rank_images", "rank_task"]
 
@@ -58,7 +59,7 @@ def parse_value_range(text: str) -> tuple[float, float]:
 def rank_task(model: str | Path, rule: str | None, value_range: str | None) -> tuple[OrdinalTask, list[int]]:
     """The task to ask `model` in, and the image counts it was trained on (empty: not known): the model
     folder's recorded task with `rule` / `value_range` put over it, or the two flags alone."""
-    record = read_model_task(model) if Path(model).expanduser().is_dir() else None
+    record = read_model_task(model) if user_path(model).is_dir() else None
     if record is not None and record.recipe != RECIPE:
         if rule is None or value_range is None:
             raise DataError(
@@ -112,7 +113,7 @@ def rank_images(
         notes.append(
             f"the model was trained on {trained} image(s) per prompt; {len(images)} is more than it has seen"
         )
-    items = tuple(OrdinalItem(image=str(p.expanduser().resolve()), label=task.lo, meta={}) for p in images)
+    items = tuple(OrdinalItem(image=str(user_path(p).resolve()), label=task.lo, meta={}) for p in images)
     sample = OrdinalSample(sample_id="user", task=task, items=items)
     policy = load_policy(str(model_path), dtype="float32")
     (text,) = generate_answers(policy, [sample], settings, lambda s: build_messages(s))

@@ -179,7 +179,7 @@ def prepare_perception(
     hi = DEFAULT_MAX_PIXELS if max_pixels is None else int(max_pixels)
     if lo > hi:
         raise DataError(f"{source}: min_pixels {lo} > max_pixels {hi} (the pixel budget of the frame)")
-    out_path = Path(out).expanduser().resolve()
+    out_path = user_path(out).resolve()
     root_path = resolved(user_path(root)) if root is not None else None
     check_out_dir(out_path, root_path, options)
     rng = random.Random(seed)

@@ -147,7 +147,7 @@ def prepare_quality(
     options = check_options(source, {**given, **options}, SOURCE_OPTIONS[source])
     split, manifests = options.pop("split", None), options.pop("manifests", None)
     fractions = options.pop("fractions", (0.7, 0.1, 0.2))
-    out_path = Path(out).expanduser().resolve()
+    out_path = user_path(out).resolve()
     root_path = resolved(user_path(root)) if root is not None else None
     check_out_dir(out_path, root_path, {**options, "manifests": manifests})
     with atomic_directory(out_path) as tmp:

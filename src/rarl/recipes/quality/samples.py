@@ -36,7 +36,7 @@ from rarl.data.errors import DataError
 from rarl.data.manifest import TASK_FILE, relative_path, split_file, write_manifest_files
 from rarl.data.manifest_checks import check_manifest_images, check_unique_ids
 from rarl.data.readers.safe import finite, show
-from rarl.utils.io import read_jsonl_numbered
+from rarl.utils.io import read_jsonl_numbered, user_path
 
 RECIPE_NAME = "refine-iqa"
 SCORE_TASK = "score"
@@ -179,7 +179,7 @@ def write_quality_manifest(
 
 def load_quality_task(manifest_dir: str | os.PathLike) -> dict[str, Any]:
     """The manifest's task.json; DataError if it is missing or names another recipe."""
-    folder = Path(manifest_dir).expanduser()
+    folder = user_path(manifest_dir)
     path = folder / TASK_FILE
     if not path.is_file():
         raise DataError(f"not a Refine-IQA manifest folder (no {TASK_FILE}): {folder}")
@@ -278,7 +278,7 @@ def load_quality_manifest(
     every image is decoded once up front (`rarl.data.manifest_checks.check_manifest_images`), as the other
     recipes do, so a corrupt file fails before any model is loaded rather than at the step that draws it.
     """
-    folder = Path(manifest_dir).expanduser().resolve()
+    folder = user_path(manifest_dir).resolve()
     load_quality_task(folder)
     path = split_file(folder, split)
     if not path.is_file():

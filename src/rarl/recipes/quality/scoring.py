@@ -32,6 +32,7 @@ from rarl.recipes.quality.evaluation import digit_prefix, probability_scores
 from rarl.recipes.quality.prompts import NO_THINK
 from rarl.recipes.quality.samples import RECIPE_NAME, SCORE_TASK, QualitySample
 from rarl.rewards.quality import parse_score
+from rarl.utils.io import user_path
 
 __all__ = ["DEFAULT_MODE", "score_images", "score_mode"]
 
@@ -43,7 +44,7 @@ DEFAULT_MODE = NO_THINK
 def score_mode(model: str | Path, mode: str | None) -> tuple[str | None, list[str]]:
     """The prompt mode to score in (None: `DEFAULT_MODE`) and notes, from `mode` or the model folder's task
     record; a record of another recipe is a DataError."""
-    record = read_model_task(model) if Path(model).expanduser().is_dir() else None
+    record = read_model_task(model) if user_path(model).is_dir() else None
     if record is None:
         return mode, []
     if record.recipe != RECIPE_NAME:
@@ -82,7 +83,7 @@ def score_images(
     console = Console(stderr=True, soft_wrap=True)  # notes on stderr, one line each; the scores on stdout
     for note in notes:
         console.print(Text("note: " + note, style="yellow"))
-    paths = [str(Path(image).expanduser().resolve()) for image in images]
+    paths = [str(user_path(image).resolve()) for image in images]
     samples = [QualitySample(sample_id=str(i), task=SCORE_TASK, images=(p,)) for i, p in enumerate(paths)]
     policy = load_policy(str(model), dtype="float32")
     settings = EvalSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
