@@ -1,4 +1,4 @@
-"""Command line: `rarl prepare | build-tiny | build-base | train | sft | eval | rank | draw | score | ablate | demo`.
+"""Command line: `rarl prepare | build-tiny | build-base | train | sft | plan | eval | rank | draw | score | ablate | demo`.
 
 Heavy imports (torch, transformers) happen inside the commands so `rarl --help` is instant. Expected
 problems (bad config, bad data, missing files) end in one red line naming the bad input and exit code 2,
@@ -443,6 +443,40 @@ def demo(
     if "base" not in inspect.signature(chosen.demo).parameters:
         raise ConfigError(f"--base: the {recipe!r} demo has no choice of base")
     chosen.demo(out, size=size, seed=seed, base=base)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@friendly
+def plan(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option(help="YAML run config (configs/*.yaml).")],
+    gpus: Annotated[str | None, typer.Option(help="GPUs the run is launched on (processes).")] = None,
+    gpu_memory: Annotated[str | None, typer.Option(help="GB per GPU, as GiB (an 80 GB card: 80).")] = None,
+    strategy: Annotated[str, typer.Option(help="ddp, fsdp (FSDP2), zero2 or zero3 (DeepSpeed).")] = "ddp",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    images: Annotated[
+        str | None, typer.Option(help="Images per prompt (default: the recipe's, else the largest size).")
+    ] = None,
+    prompt_tokens: Annotated[str, typer.Option(help="Prompt text tokens besides the images.")] = "256",
+) -> None:
+    """Per-GPU memory of a GRPO config before any run: each part, the peak, whether it fits, and the changes
+    that would make it fit (docs/plan.md). Extra args: key=value, as for train."""
+    from rarl.model.memory_report import PlanOptions, show_plan
+    from rarl.recipes import get_recipe
+    from rarl.train.common import TINY_MODEL_DIR
+    from rarl.train.config import TrainConfig
+    from rarl.utils.config import load_config
+
+    options = PlanOptions.parse(gpus, gpu_memory, strategy, images, prompt_tokens)  # bad options fail first
+    cfg = load_config(TrainConfig, config, ctx.args)
+    recipe = get_recipe(cfg.recipe)
+    name, built = cfg.model.name_or_path, Path(cfg.output_dir) / TINY_MODEL_DIR
+    if name == "tiny":  # the trainer's build of it when there is one, else the tiny architecture
+        source = str(built) if (built / "config.json").is_file() else name
+    else:
+        source = recipe.model_path(name)  # demo-base: the recipe's shipped base
+    images_per_sample = getattr(recipe, "images_per_sample", None)
+    show_plan(cfg, source, options, images_per_sample=images_per_sample, as_json=as_json)
 
 
 def main() -> None:
