@@ -275,8 +275,9 @@ def _load_errors(source: str, what: str) -> Iterator[None]:
         ) from None
 
 
-def _apply_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
-    config = LoraConfig(
+def lora_config(lora: LoraSettings) -> LoraConfig:
+    """peft's LoraConfig for the settings: the adapters `load_policy` puts on the language model."""
+    return LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
@@ -284,7 +285,10 @@ def _apply_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+
+
+def _apply_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
+    return get_peft_model(model, lora_config(lora))
 
 
 def load_policy(

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import get_peft_model
 from transformers import AutoConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from rarl.model.full_size import full_size_config
-from rarl.model.loading import ModelLoadError, check_model_source, resolve_dtype
+from rarl.model.loading import ModelLoadError, check_model_source, lora_config, resolve_dtype
 from rarl.model.lora_settings import LoraSettings
 from rarl.model.tiny import TINY_IMAGE_SIZE, build_tiny_tokenizer, tiny_config
 
@@ -175,17 +175,9 @@ def model_facts(
     if freeze_vision:
         model.model.visual.requires_grad_(False)
     if lora is not None:
-        peft_config = LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=lora.target_regex(),
-            bias="none",
-            task_type="CAUSAL_LM",
-        )
         with warnings.catch_warnings(), torch.device("meta"):
             warnings.simplefilter("ignore")
-            model = get_peft_model(model, peft_config)
+            model = get_peft_model(model, lora_config(lora))  # the adapters load_policy adds
     params = list(model.parameters())
     base_ids = {id(p) for p in base}
     adapters = [p for p in params if id(p) not in base_ids]
