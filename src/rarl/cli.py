@@ -359,17 +359,24 @@ def score(
     mode: Annotated[
         str | None,
         typer.Option(
-            help="Prompt mode: no_think or think (default: the one the model folder records, else no_think)."
+            help="Prompt mode: think (the model explains, then scores) or no_think (the score alone); "
+            "default: the one the model folder records, else think."
         ),
     ] = None,
     max_new_tokens: Annotated[int, typer.Option()] = 256,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON list (image, mode, numeric, prob, explanation, completion)."
+        ),
+    ] = False,
 ) -> None:
-    """Score image quality on [0, 5) (refine-iqa): the parsed numeric score and the probability-based one."""
-    from rarl.recipes.quality.scoring import score_images
+    """Score image quality on [0, 5) (refine-iqa): per image the model's explanation (its <think> text), the
+    parsed numeric score and the probability-based one. Scores on stdout, notes on stderr."""
+    from rarl.recipes.quality.scoring import score_images, show_scores
 
-    for row in score_images(model, images or [], mode=mode, max_new_tokens=max_new_tokens):
-        numeric = "-" if row["numeric"] is None else f"{row['numeric']:.2f}"
-        print(f"{row['image']}\tnumeric {numeric}\tprob {row['prob']:.3f}")
+    rows = score_images(model, images or [], mode=mode, max_new_tokens=max_new_tokens)
+    show_scores(rows, [str(image) for image in images or []], as_json=as_json)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})

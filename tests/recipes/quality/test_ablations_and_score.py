@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -67,14 +68,13 @@ def test_combined_table_reads_numeric_and_probability_rows():
 def test_score_command(tiny_model, scoring_manifest):
     images = sorted((scoring_manifest / "images").glob("*.png"))[:2]
     result = CliRunner().invoke(
-        app, ["score", "--model", str(tiny_model), *map(str, images), "--max-new-tokens", "8"]
+        app, ["score", "--model", str(tiny_model), *map(str, images), "--max-new-tokens", "8", "--json"]
     )
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if "\tprob " in line]
-    assert len(lines) == 2
-    for line in lines:
-        prob = float(line.rsplit("prob ", 1)[1])
-        assert 0.5 <= prob <= 4.5
+    rows = json.loads(result.stdout)
+    assert [row["image"] for row in rows] == [str(p.resolve()) for p in images]
+    for row in rows:
+        assert 0.5 <= row["prob"] <= 4.5
     bad = CliRunner().invoke(app, ["score", "--model", str(tiny_model), "missing.png"])
     assert bad.exit_code == 2 and "missing.png (not found)" in bad.output
 

@@ -1,5 +1,6 @@
 """What a Refine-IQA model folder records (`task_record`) and how `rarl score` reads it: the prompt mode the
-model was trained in, a refusal for another recipe's model, and one error line naming every unusable image."""
+model was trained in (think when it records none; `--mode` overrides; one note names the mode and why), a
+refusal for another recipe's model, and one error line naming every unusable image."""
 
 from __future__ import annotations
 
@@ -50,15 +51,40 @@ def test_stage_records_of_a_two_stage_run(scoring_manifest, perception_manifest)
     )
 
 
+def _rows(result) -> list[dict]:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_score_defaults_to_think_for_a_folder_without_a_record(tiny_model, scoring_manifest):
+    image = next((scoring_manifest / "images").glob("*.png"))
+    assert not (tiny_model / TASK_FILE).exists()  # a model from elsewhere: no mode recorded
+    result = _score("--model", tiny_model, image, "--json")
+    assert [row["mode"] for row in _rows(result)] == ["think"]
+    assert result.stderr.splitlines() == [
+        f"note: scoring in think mode (default: {tiny_model} records no mode; --mode no_think for the answer "
+        "alone)"
+    ]
+    flagged = _score("--model", tiny_model, image, "--json", "--mode", "no_think")
+    assert [row["mode"] for row in _rows(flagged)] == ["no_think"]
+    assert flagged.stderr.splitlines() == ["note: scoring in no_think mode (--mode)"]
+    # the mode reaches the model: the no_think prompt and its answer prefix give another Eq. 8 score
+    assert _rows(flagged)[0]["prob"] != _rows(result)[0]["prob"]
+
+
 def test_score_uses_the_recorded_mode_and_the_flag_overrides_it(tiny_model, scoring_manifest, tmp_path):
     images = sorted((scoring_manifest / "images").glob("*.png"))[:1]
-    model = _model(tiny_model, tmp_path / "final", {"recipe": "refine-iqa", "mode": "think", "task": {}})
-    result = _score("--model", model, *images)
-    assert result.exit_code == 0, result.output
-    assert f"note: scoring in think mode, as {model} was trained" in result.output
-    assert len([line for line in result.output.splitlines() if "\tprob " in line]) == 1
-    flagged = _score("--model", model, images[0], "--mode", "no_think")
-    assert flagged.exit_code == 0 and "note:" not in flagged.output
+    model = _model(tiny_model, tmp_path / "final", {"recipe": "refine-iqa", "mode": "no_think", "task": {}})
+    result = _score("--model", model, *images, "--json")
+    assert [row["mode"] for row in _rows(result)] == ["no_think"]  # the record wins over the default (think)
+    assert result.stderr.splitlines() == [
+        f"note: scoring in no_think mode, as {model} was trained ({model / TASK_FILE}; --mode overrides)"
+    ]
+    flagged = _score("--model", model, images[0], "--mode", "think", "--json")
+    assert [row["mode"] for row in _rows(flagged)] == ["think"]
+    assert flagged.stderr.splitlines() == [
+        f"note: scoring in think mode (--mode; {model} was trained in no_think mode)"
+    ]
 
 
 def test_score_notes_a_perception_only_model_and_refuses_another_recipe(
