@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import pytest
+import typer.main
+
+from rarl.cli import app
 
 from .helpers import assert_ok, invoke, run_script
 
-COMMANDS = ["prepare", "build-tiny", "build-base", "train", "sft", "eval", "rank", "draw", "ablate", "demo"]
+COMMANDS = list(typer.main.get_command(app).commands)
+"""Every command of `rarl.cli.app`, as the console script names them: a new command is tested too."""
+
+
+def test_the_command_list_is_the_apps():
+    assert set(COMMANDS) >= {  # the list is derived, not empty; a new command joins it by itself
+        "prepare", "build-tiny", "build-base", "train", "sft", "plan", "eval", "rank", "draw", "score", "ablate",
+        "demo",
+    }  # fmt: skip
 
 
 def test_console_script_help_lists_every_command():

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from rarl.model.full_size import FULL_SIZE_PARAMS
+from rarl.recipes import get_recipe
+from rarl.recipes.quality.perception import prepare_perception
 
 from .helpers import CONFIGS, assert_clean_error, assert_ok, invoke, run_script
 
@@ -81,6 +83,29 @@ def test_table_output():
         "fits with:",
     ):
         assert words in text, words
+
+
+@pytest.mark.parametrize(("config", "images"), [("vision-r1", 1), ("refine-iqa", 2)])
+def test_images_per_prompt_is_the_recipes(config: str, images: int):
+    """vision-r1 asks about one image, refine-iqa about up to two (a full-reference perception question);
+    without the recipe's `images_per_sample` the plan took the largest of `data.sizes` (8)."""
+    args = ["--config", CONFIGS / f"{config}-qwen2.5-vl-7b.yaml", "--gpus", "8", "--gpu-memory", "80"]
+    data = plan_json(*args)
+    assert data["settings"]["images_per_prompt"] == images
+    assert data["settings"]["visual_tokens_per_image"] == 512  # max_pixels 401408 = 512 patches of 28 x 28
+    assert data["settings"]["prompt_tokens"] == 256 + images * 512 + 2 * images  # + vision start/end tokens
+    assert plan_json(*args, "--images", str(images)) == data
+    eight = plan_json(*args, "--images", "8")  # --images still overrides: longer prompts, a larger update
+    assert eight["settings"]["images_per_prompt"] == 8
+    assert eight["phases"]["update"] > data["phases"]["update"]
+
+
+def test_refine_iqa_prompts_hold_at_most_its_images_per_sample(tmp_path: Path):
+    out = tmp_path / "perception"
+    prepare_perception("refine-perception", out, num_images=4, image_size=56, max_objects=2, reference="both")
+    recipe = get_recipe("refine-iqa")
+    samples = recipe.load_samples(str(out), "train")
+    assert max(len(s.images) for s in samples) == recipe.images_per_sample == 2  # original + distorted
 
 
 def test_named_models_resolve_as_the_trainer_does(tmp_path: Path):

@@ -99,6 +99,8 @@ class Recipe(Protocol):
     """Reward settings logged per step (`reward/<name>`) whose change inside a stage the figure marks."""
     curve_validation: tuple[str, ...]
     """Validation metrics the figure plots (names or shell patterns; empty: every one logged)."""
+    images_per_sample: int | None
+    """The most images one prompt holds, for `rarl plan` (None: the largest of the config's `sizes`)."""
 
     def resolve_mode(self, mode: str | None) -> str: ...
 
@@ -161,6 +163,9 @@ class RecipeBase:
     curve_validation: tuple[str, ...] = ()
     """The validation metrics the training-curve figure plots (`eval/<name>`, names or shell patterns such as
     `*/think/srcc`); empty: every one logged."""
+    images_per_sample: int | None = None
+    """The most images one prompt of the recipe holds, which `rarl plan` sizes activations for (None: the
+    largest of the config's `data.sizes` and stage `sizes`, what a `rarl` sample holds)."""
 
     def resolve_mode(self, mode: str | None) -> str:
         """`mode`, or the default mode; a mode the recipe does not know is a ConfigError naming both."""

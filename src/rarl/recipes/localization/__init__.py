@@ -77,6 +77,7 @@ class LocalizationRecipe(RecipeBase):
     modes = ("default", "think")
     default_reward = REWARD_NAME
     headline_metric = "mAP"
+    images_per_sample = 1  # one image per question, whatever `sizes` says
     curve_components = ("format", "recall", "precision", "count")
     curve_schedule = (
         "xi0",

@@ -60,6 +60,7 @@ class QualityRecipe(RecipeBase):
     modes = MODES
     default_reward = REWARD_NAME
     headline_metric = "srcc"
+    images_per_sample = 2  # a full-reference perception question shows the original and the distorted image
     curve_validation = ("srcc", "plcc", "*/think/srcc", "*/think/srcc_prob", "perception/*")
     """The headline means, and per dataset the think-mode numeric and probability-based SRCC."""
     curve_components = (  # the scoring reward's terms (stage 2), each perception task's reward (stage 1)
