@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
+from accelerate.utils import gather_object
 
 from rarl.train.common import NonFiniteGuard
 
@@ -80,10 +81,16 @@ def global_counts(accelerator: Any, *counts: int) -> tuple[int, ...]:
 
 
 def mean_over_processes(accelerator: Any, values: dict[str, float]) -> dict[str, float]:
-    """Each value averaged over processes (as is with one process)."""
+    """Each value averaged over the processes that have it (as is with one process).
+
+    Processes may hold different keys (`reward/injected_mean` exists only where RMO fired this step), so
+    the key sets are gathered first and every process reduces the same [K, 2] tensor of (value, present):
+    a collective over tensors of different sizes would hang or fail.
+    """
     if accelerator.num_processes == 1:
         return dict(values)
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=accelerator.device)
-    t = accelerator.reduce(t, reduction="mean")
-    return {k: float(v) for k, v in zip(keys, t.tolist())}
+    keys = sorted(set().union(*gather_object([sorted(values)])))
+    rows = [[values.get(k, 0.0), float(k in values)] for k in keys]
+    t = torch.tensor(rows, dtype=torch.float64, device=accelerator.device)  # [K, 2]
+    t = accelerator.reduce(t, reduction="sum")  # [K, 2] value sums, processes that have the key
+    return {k: total / count for k, (total, count) in zip(keys, t.tolist())}
