@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rarl-installed
 
-.PHONY: install install-vllm install-trl test test-all test-fast test-vllm test-trl lint format demo demo-base clean
+.PHONY: install install-vllm install-trl test test-all test-fast test-vllm test-trl gpu-check lint format demo demo-base clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,15 @@ install-trl: $(TRL_STAMP)
 
 test-trl: $(TRL_STAMP)
 	$(TRL_VENV)/bin/python -m pytest -q -s -p no:cacheprovider -m trl tests/losses_trl
+
+# The GPU check (one or more CUDA GPUs; under 10 minutes on one H100/H200; docs/benchmarks.md, "GPU check"):
+# a few bf16 GRPO steps of configs/utkface-qwen2.5-vl-3b.yaml on the random full-size 3B (written once to
+# GPU_CHECK_MODEL, 7.5 GB) with HF generate, with colocated vLLM where it imports, and with FSDP through
+# accelerate launch on 2+ GPUs; prints one table and writes it to runs/gpu-check. Without a GPU: exit 2.
+GPU_CHECK_MODEL ?= runs/random-3b
+
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --model $(GPU_CHECK_MODEL) --out runs/gpu-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
