@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from rarl.recipes.base_build import BASE_INFO
+from rarl.recipes.base_build import replace_base_files as _replace_base_files
 from rarl.recipes.localization import demo as localization_demo
 from rarl.recipes.ordinal import demo as ordinal_demo
-from rarl.recipes.ordinal.demo_base import BASE_INFO, _replace_base_files
 from rarl.recipes.quality import demo as quality_demo
 from rarl.utils.lock import LOCK_FILE
 

@@ -19,40 +19,45 @@ in the last floating-point bits and so in the trained weights.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
-import shutil
-import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import tokenizers
-import torch
-import transformers
-
 from rarl.eval.settings import EvalSettings
 from rarl.model.tiny import build_tiny_qwen2_5_vl
+from rarl.recipes.base_build import (
+    BASE_INFO,
+    build_into,
+    check_disjoint,
+    manifest_image_digests,
+    read_base_info,
+    sha256_file,
+)
 from rarl.recipes.demo_common import demo_sft_config
 from rarl.recipes.ordinal.demo_task import SCALES, brightness_data, demo_data
 from rarl.recipes.runs import evaluate as evaluate_models
 from rarl.recipes.runs import run_sft
 from rarl.train.config import OptimConfig
 from rarl.utils.config import ConfigError
-from rarl.utils.io import atomic_write_json
-from rarl.utils.lock import FolderLock
-from rarl.utils.output_folder import check_claimable
+
+__all__ = [
+    "BASE_INFO",
+    "BASE_SPECS",
+    "SHIPPED_BASE",
+    "WARMUP_DATA_SEED",
+    "BaseSpec",
+    "build_base",
+    "manifest_image_digests",
+    "read_base_info",
+    "sha256_file",
+    "warmup_data",
+]
 
 SHIPPED_BASE = Path(__file__).with_name("demo_base")
 """The shipped base model folder (package data)."""
 
 WARMUP_DATA_SEED = 1000
 """Seed of the warm-up split's images; the demo refuses it as its own data seed so the two never coincide."""
-
-BASE_INFO = "rarl_base.json"
-"""How the base was built and how it scores, written into the model folder."""
 
 
 @dataclass(frozen=True)
@@ -96,20 +101,6 @@ BASE_SPECS: dict[str, BaseSpec] = {
 }
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def manifest_image_digests(manifest: Path) -> set[str]:
-    """SHA-256 of every image file in a manifest folder's `images/` tree (the synthetic sources write there)."""
-    return {sha256_file(p) for p in sorted((Path(manifest) / "images").rglob("*.png"))}
-
-
 def warmup_data(out: Path, spec: BaseSpec, *, quiet: bool = True) -> Path:
     """The warm-up manifest (brightness, 1/2/4/8 images) drawn with `WARMUP_DATA_SEED` into `out`."""
     samples = {"train": spec.train_samples_per_size, "val": spec.val_samples_per_size, "test": 4}
@@ -139,7 +130,7 @@ def build_base(
     """Build the demo's base into `out` and return it.
 
     `out` is a new or empty folder, or a base folder (it has `rarl_base.json`): its model files are replaced,
-    other files kept; any other non-empty folder is refused before the build.
+    other files kept; any other non-empty folder is refused before the build (`rarl.recipes.base_build`).
 
     - `spec`: a key of `BASE_SPECS`;
     - `check_against`: a demo manifest folder whose images must all differ from the warm-up images (by
@@ -149,95 +140,33 @@ def build_base(
     if spec not in BASE_SPECS:
         raise ConfigError(f"unknown base spec {spec!r}; choose from {sorted(BASE_SPECS)}")
     s = BASE_SPECS[spec]
-    out = Path(out)
-    check_claimable(out, "base", marker=BASE_INFO)  # a foreign folder is refused before the build
-    t0 = time.perf_counter()
-    with FolderLock(out, "build-base", "--out"), tempfile.TemporaryDirectory(prefix="rarl-base-") as tmp:
-        check_claimable(out, "base", marker=BASE_INFO)
-        root = Path(work) if work is not None else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
+
+    def train(root: Path) -> tuple[Path, dict[str, Any]]:
         tiny = build_tiny_qwen2_5_vl(root / "tiny-model", seed=seed, num_layers=s.num_layers)
         warm = warmup_data(root / "warmup-data", s)
         demo_manifest = (
             check_against if check_against is not None else _demo_data(root / "demo-data", spec, seed)
         )
-        shared = manifest_image_digests(warm) & manifest_image_digests(demo_manifest)
-        if shared:
-            raise RuntimeError(f"{len(shared)} warm-up image(s) also in the demo data {demo_manifest}")
+        check_disjoint(warm, demo_manifest)
         cfg = demo_sft_config(str(tiny), warm, root / "sft", steps=s.steps, lr=s.lr, batch=s.batch, seed=seed)
         cfg.optim = OptimConfig(lr=s.lr, max_grad_norm=1.0, warmup_steps=s.warmup_steps, scheduler="cosine")
         trained = Path(run_sft(cfg))
-        train_seconds = time.perf_counter() - t0
         settings = EvalSettings(split="val", max_new_tokens=s.max_new_tokens, n_boot=200, seed=seed)
         results = evaluate_models({"base": str(trained)}, warm, root / "val-eval", settings)["base"]
-        files = _replace_base_files(out, trained)
-        info = _base_info(out, spec, s, seed, check_against, demo_manifest, results, train_seconds, files)
-        atomic_write_json(out / BASE_INFO, info)
-    return out
+        return trained, {
+            "spec": asdict(s),
+            "seed": seed,
+            "warmup_data_seed": WARMUP_DATA_SEED,
+            "task": "synthetic brightness, levels 1..9",
+            "disjoint_from": str(demo_manifest)
+            if check_against is not None
+            else f"the demo's data (seed {seed})",
+            "val_scores": base_scores(results),
+        }
 
-
-def _replace_base_files(out: Path, trained: Path) -> list[str]:
-    """Copy the trained model folder's files into `out`; files an earlier build listed (rarl_base.json
-    `files`) and this one does not write are deleted, nothing else; returns the names written."""
-    try:
-        old = read_base_info(out) or {}
-    except (OSError, ValueError):
-        old = {}
-    written = sorted(p.name for p in trained.iterdir() if p.is_file())
-    listed = old.get("files") if isinstance(old, dict) and isinstance(old.get("files"), list) else []
-    for name in listed:
-        plain = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
-        if plain and name not in written and ((out / name).is_file() or (out / name).is_symlink()):
-            (out / name).unlink()
-    for name in written:
-        shutil.copy2(trained / name, out / name)
-    return written
-
-
-def _base_info(
-    out: Path,
-    spec: str,
-    s: BaseSpec,
-    seed: int,
-    check_against: Path | None,
-    demo_manifest: Path,
-    results: Any,
-    train_seconds: float,
-    files: list[str],
-) -> dict[str, Any]:
-    """The build's record (`rarl_base.json`)."""
-    return {
-        "command": f"rarl build-base --out {out} --spec {spec} --seed {seed}",
-        "spec": asdict(s),
-        "seed": seed,
-        "warmup_data_seed": WARMUP_DATA_SEED,
-        "task": "synthetic brightness, levels 1..9",
-        "disjoint_from": str(demo_manifest)
-        if check_against is not None
-        else f"the demo's data (seed {seed})",
-        "val_scores": base_scores(results),
-        "model_sha256": sha256_file(out / "model.safetensors"),
-        "train_seconds": round(train_seconds, 1),
-        "versions": _versions(),
-        "files": files,
-    }
+    return build_into(out, train, f"rarl build-base --out {out} --spec {spec} --seed {seed}", work)
 
 
 def _demo_data(out: Path, spec: str, seed: int) -> Path:
     """The demo's own data at the matching scale (for the disjointness check)."""
     return demo_data(out, SCALES["smoke" if spec == "smoke" else "default"], seed, quiet=True)
-
-
-def _versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-    }
-
-
-def read_base_info(model_dir: str | Path) -> dict[str, Any] | None:
-    """The `rarl_base.json` of a base folder, or None when it has none."""
-    path = Path(model_dir) / BASE_INFO
-    return json.loads(path.read_text()) if path.is_file() else None
