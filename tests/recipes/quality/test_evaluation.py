@@ -1,5 +1,6 @@
 """SFT on the refine-iqa reference answers with the tiny Qwen2.5-VL, then `evaluate_models` writing the Table 3
-layout (numeric and probability inference, both prompt modes) and the perception tables."""
+layout (numeric and probability inference, both prompt modes), the verdict lines of the SFT model against the
+base, and the perception tables."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rarl.recipes.runs import sft_trainer
 from rarl.train.config import CheckpointConfig, DataConfig, LoggingConfig, ModelConfig, OptimConfig, SFTConfig
 
 
-def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_manifest, tmp_path):
+def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_manifest, tmp_path, capsys):
     cfg = SFTConfig(
         output_dir=str(tmp_path / "sft"),
         recipe="refine-iqa",
@@ -29,9 +30,13 @@ def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_mani
     final = sft_trainer(cfg).train()
     settings = EvalSettings(split="test", max_new_tokens=8, n_boot=50, max_samples=3)
     results = evaluate_models(
-        {"sft": str(final)}, scoring_manifest, tmp_path / "ev", settings, recipe="refine-iqa"
+        {"base": str(tiny_model), "sft": str(final)},
+        scoring_manifest,
+        tmp_path / "ev",
+        settings,
+        recipe="refine-iqa",
     )
-    for model in ("sft",):
+    for model in ("base", "sft"):
         for mode in ("think", "no_think"):
             per = results[model]["scoring"][mode]
             assert set(per) == {"synthetic-noise", "synthetic-underexposure"}
@@ -39,10 +44,30 @@ def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_mani
                 assert m["numeric"]["n"] == 3 and 0.0 <= m["numeric"]["failure_rate"] <= 1.0
                 assert m["prob"]["failure_rate"] == 0.0
                 assert math.isnan(m["prob"]["srcc"]) or -1.0 <= m["prob"]["srcc"] <= 1.0
+                assert len(m["ids"]) == 3 and len(m["prob"]["per_sample"]) == 3  # (prediction, MOS) per image
     report = (tmp_path / "ev" / "report.md").read_text()
     assert "| sft (w/o think, Prob.) |" in report and "synthetic-noise SRCC" in report
+    # under the table: one verdict line per mode, dataset and inference, think first, sft against the base
+    verdicts = [line for line in report.splitlines() if line.startswith("- synthetic-")]
+    heads = [line[2:].split(": ")[0] for line in verdicts]
+    assert heads == [
+        f"{d} SRCC ({mode}, {inference})"
+        for mode in ("think", "no_think")
+        for d in ("synthetic-noise", "synthetic-underexposure")
+        for inference in ("numeric", "probability")
+    ]
+    words = ("better vs base (", "worse vs base (", "no difference vs base (", "not comparable with base (")
+    assert all(
+        line.split(": ", 1)[1].startswith("sft ") and any(w in line for w in words) for line in verdicts
+    )
+    assert (
+        report.index("Verdicts of sft") < report.index(verdicts[0]) and "| base (w think, Num.) |" in report
+    )
+    assert verdicts[0][2:] in capsys.readouterr().out  # the console table of `rarl eval` shows them too
+    saved = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert len(saved["sft"]["scoring"]["think"]["synthetic-noise"]["numeric"]["per_sample"]) == 3
     rows = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 6 and all(0.5 <= r["prob"] <= 4.5 for r in rows)
+    assert len(rows) == 2 * 2 * 6 and all(0.5 <= r["prob"] <= 4.5 for r in rows)
 
     settings.max_samples = 2
     perception = evaluate_models(

@@ -13,7 +13,9 @@ Scoring (`score` samples), per dataset and per prompt mode (`think`, `no_think`)
   under the same prompt (`rarl.model.scorer.PolicyScorer`): the log-probability of each digit token is its
   logit minus one shared log-normaliser, so the softmax over the five equals the softmax over their logits.
 - SRCC and PLCC against the rescaled MOS, with percentile-bootstrap 95% intervals (pairs resampled,
-  `settings.n_boot`, seeded) and the failure rate with its interval.
+  `settings.n_boot`, seeded) and the failure rate with its interval. Each inference keeps its `per_sample`
+  (prediction, MOS) pairs and each dataset its image `ids`, in order: the report's verdict lines compare the
+  last model with every other by a paired bootstrap over these images (`rarl.recipes.quality.verdict`).
 
 Perception (stage-1 samples), in the `no_think` mode as the paper evaluates: accuracy of each choice task and
 mean IoU of grounding, per distortion type and overall, with bootstrap intervals on the overall numbers, and
@@ -46,6 +48,7 @@ from rarl.recipes.quality.distortions import DISTORTIONS
 from rarl.recipes.quality.prompts import NO_THINK, THINK
 from rarl.recipes.quality.reward import answer_block, choice_reward, grounding_reward, parse_box
 from rarl.recipes.quality.samples import CHOICE_TASKS, SCORE_TASK, QualitySample
+from rarl.recipes.quality.verdict import verdict_lines
 from rarl.rewards.quality import SCORE_DIGITS, expected_score, parse_score, substitute_score
 from rarl.rewards.tags import think_content
 from rarl.utils.io import atomic_write_text
@@ -66,6 +69,7 @@ __all__ = [
     "probability_scores",
     "render_perception_tables",
     "render_scoring_table",
+    "render_verdicts",
     "write_quality_report",
 ]
 
@@ -124,7 +128,8 @@ def _ci(
 def correlation_result(
     pred: Sequence[float], mos: Sequence[float], failed: Sequence[bool], n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """SRCC, PLCC (with 95% bootstrap intervals), n and failure rate of one dataset's predictions."""
+    """SRCC, PLCC (with 95% bootstrap intervals), n and failure rate of one dataset's predictions, and the
+    (prediction, MOS) pairs they were computed on (`per_sample`, for paired verdicts)."""
     pairs = np.column_stack([np.asarray(pred, dtype=np.float64), np.asarray(mos, dtype=np.float64)])  # [n, 2]
     fails = np.asarray(failed, dtype=np.float64)
     return {
@@ -135,6 +140,7 @@ def correlation_result(
         "n": int(len(pairs)),
         "failure_rate": float(fails.mean()) if len(fails) else math.nan,
         "failure_ci": _ci(fails, lambda a: a.mean(axis=1), n_boot, seed, mode="gather"),
+        "per_sample": pairs.tolist(),
     }
 
 
@@ -220,6 +226,7 @@ def evaluate_quality(
                         "prob_fallback_rate": float(np.mean(fallback)),
                     },
                     "think_chars": float(np.mean(think)),
+                    "ids": [score[i].sample_id for i in idx],
                 }
             results["scoring"][mode] = per_mode
 
@@ -345,11 +352,33 @@ def render_perception_tables(results: Mapping[str, Any], title: str) -> str:
     return "\n\n".join(blocks)
 
 
-def write_quality_report(out: Path, results: Mapping[str, Any], *, title: str, curves: Any = None) -> str:
-    """results.json, report.md (scoring and perception tables) and, with curves, training_curves.png."""
+def render_verdicts(results: Mapping[str, Any], n_boot: int = 1000, seed: int = 0) -> str:
+    """The verdict lines of the last model against the others (SRCC, paired bootstrap), under a header."""
+    lines = verdict_lines(results, n_boot=n_boot, seed=seed)
+    if not lines:
+        return ""
+    header = f"Verdicts of {list(results)[-1]} (SRCC, paired bootstrap over the same test images, 95 %):"
+    return "\n".join([header, "", *(f"- {line}" for line in lines)])
+
+
+def write_quality_report(
+    out: Path,
+    results: Mapping[str, Any],
+    *,
+    title: str,
+    curves: Any = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> str:
+    """results.json, report.md (scoring table, verdict lines, perception tables) and, with curves,
+    training_curves.png; returns report.md's text."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = [render_scoring_table(results, title), render_perception_tables(results, title)]
+    parts = [
+        render_scoring_table(results, title),
+        render_verdicts(results, n_boot, seed),
+        render_perception_tables(results, title),
+    ]
     table = "\n\n".join(p for p in parts if p)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1, default=str) + "\n")
     atomic_write_text(out / "report.md", table + "\n")
