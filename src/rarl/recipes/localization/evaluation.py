@@ -46,6 +46,7 @@ from rarl.eval.curves import LogSource, recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.protocol import generate_answers
 from rarl.eval.settings import EvalSettings
+from rarl.eval.trend import trend_lines, trend_markdown
 from rarl.recipes.base import RECIPES
 from rarl.recipes.localization.drawing import draw_examples
 from rarl.recipes.localization.metrics import (
@@ -310,7 +311,8 @@ def write_localization_report(
     curves: Mapping[str, LogSource] | None = None,
     rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
-    """Write results.json, report.md (table + example pictures) and, with `curves`, training curves.
+    """Write results.json, report.md (table + example pictures) and, with `curves`, training curves (the figure
+    and the on-policy reward trend per stage, `rarl.eval.trend`).
 
     `rows`: prediction rows to draw examples from (default: `out/predictions.jsonl` when it exists, as
     `evaluate_models` writes it before the report). Returns the markdown table.
@@ -328,6 +330,6 @@ def write_localization_report(
     if curves:
         # this recipe's reward components, threshold schedule and validation metrics
         plot_training_curves(dict(curves), out / "training_curves.png", **recipe_curves(RECIPES["vision-r1"]))
-        lines += ["", "![training curves](training_curves.png)"]
+        lines += ["", "![training curves](training_curves.png)", *trend_markdown(trend_lines(curves))]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return table

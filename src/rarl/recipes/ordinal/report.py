@@ -6,7 +6,8 @@ out_dir/
   table.md              render_markdown_table(results, title)
   size_bars.png         plot_size_bars(results)
   training_curves.png   plot_training_curves(curves), only when curves are given
-  report.md             title, notes, table, figures, scoring policy in brief
+  report.md             title, notes, table, figures (with curves: the on-policy reward trend per stage,
+                        rarl.eval.trend), scoring policy in brief
   index.html            the same as a static page (img tags, the table as HTML); no scripts, no network
 ```
 
@@ -25,6 +26,7 @@ from typing import Any
 from rarl.eval.curves import recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.report import html_page
+from rarl.eval.trend import trend_html, trend_lines, trend_markdown
 from rarl.recipes.base import RECIPES
 from rarl.recipes.ordinal.plots import plot_size_bars
 from rarl.recipes.ordinal.tables import (
@@ -82,6 +84,7 @@ def write_report(
     write("table.md", table_md)
     plot_size_bars(results, out / "size_bars.png", sizes, title=title, ci_level=ci_level)
     has_curves = bool(curves)
+    trends = trend_lines(curves)  # one line per run and stage: the on-policy reward's slope
     if has_curves:
         plot_training_curves(  # this recipe's reward components and validation metrics
             curves, out / "training_curves.png", title="Training curves", **recipe_curves(RECIPES["rarl"])
@@ -95,7 +98,13 @@ def write_report(
     body_md = render_markdown_table(results, "", sizes, ci_level=ci_level)  # the heading carries the title
     md += ["## Results", "", body_md, "![Results per size](size_bars.png)", ""]
     if has_curves:
-        md += ["## Training curves", "", "![Training curves](training_curves.png)", ""]
+        md += [
+            "## Training curves",
+            "",
+            "![Training curves](training_curves.png)",
+            *trend_markdown(trends),
+            "",
+        ]
     md += ["## Scoring policy", "", POLICY_SUMMARY, "", "Raw numbers: [results.json](results.json).", ""]
     write("report.md", "\n".join(md))
 
@@ -107,6 +116,7 @@ def write_report(
     ]
     if has_curves:
         page += ["<h2>Training curves</h2>", '<img src="training_curves.png" alt="Training curves">']
+        page += trend_html(trends)
     page += [
         "<h2>Scoring policy</h2>",
         f"<p>{e(POLICY_SUMMARY)}</p>",
