@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rarl-installed
 
-.PHONY: install install-vllm install-trl test test-all test-fast test-vllm test-trl gpu-check lint format demo demo-base clean
+.PHONY: install install-vllm install-trl test test-all test-fast test-vllm test-trl gpu-check lint format demo demo-base demo-base-iqa clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ demo: $(STAMP)
 # Rebuild the demo's shipped base (src/rarl/recipes/ordinal/demo_base/, about 20 minutes on 2 CPU cores).
 demo-base: $(STAMP)
 	$(BIN)/rarl build-base --out src/rarl/recipes/ordinal/demo_base
+
+# Rebuild the Refine-IQA demo's shipped base (src/rarl/recipes/quality/demo_base/).
+demo-base-iqa: $(STAMP)
+	$(BIN)/rarl build-base --recipe refine-iqa --out src/rarl/recipes/quality/demo_base
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(TRL_VENV) .pytest_cache .ruff_cache runs

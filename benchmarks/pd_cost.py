@@ -7,12 +7,11 @@ prompt for the no-think reference. This script runs `--steps` stage-2 GRPO steps
 reward, and reports per step: the step time, the score-phase time, the PD passes' time and their share of
 the step, and the share of rollouts that passed (only those cost a think pass).
 
-Default (CPU, offline): the demo's synthetic quality task and tiny Qwen2.5-VL, warmed up into a base by a
-short SFT (`--warmup-steps`), or any base folder with `--base` (e.g. runs/demo-refine-iqa/base after
-`rarl demo --recipe refine-iqa`).
+Default (CPU, offline): the demo's synthetic quality task and its shipped base (`--base scratch` rebuilds
+it, `--base DIR` takes another model folder).
 
     python benchmarks/pd_cost.py --threads 2
-    python benchmarks/pd_cost.py --base runs/demo-refine-iqa/base --steps 6
+    python benchmarks/pd_cost.py --steps 6
 """
 
 from __future__ import annotations
@@ -30,12 +29,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--base", type=Path, default=None, help="format-following base model folder")
+    parser.add_argument(
+        "--base", default="shipped", help="shipped (the demo's base, default), scratch, or a model folder"
+    )
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=40)
-    parser.add_argument("--warmup-steps", type=int, default=80)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -48,7 +48,7 @@ def main() -> None:
     scale = SCALES["default"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        data, base = benchmark_inputs(out, scale, args.seed, args.base, args.warmup_steps)
+        data, base = benchmark_inputs(out, scale, args.seed, args.base)
         from dataclasses import replace
 
         bench = replace(

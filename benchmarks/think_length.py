@@ -8,7 +8,7 @@ reward every step) of both runs into one PNG, with the answer reward beside it. 
 numbers too. At demo scale (tiny model, a few dozen steps) the curves are what they are: they show the
 measurement works, not the paper's effect at 7B scale.
 
-    python benchmarks/think_length.py --base runs/demo-refine-iqa/base --out runs/think_length.png
+    python benchmarks/think_length.py --out runs/think_length.png
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--base", type=Path, default=None, help="format-following base model folder")
+    parser.add_argument(
+        "--base", default="shipped", help="shipped (the demo's base, default), scratch, or a model folder"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/think_length.png"))
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--generations", type=int, default=8)
-    parser.add_argument("--warmup-steps", type=int, default=80)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -55,7 +56,7 @@ def main() -> None:
     curves: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        data, base = benchmark_inputs(out, scale, args.seed, args.base, args.warmup_steps)
+        data, base = benchmark_inputs(out, scale, args.seed, args.base)
         for label, pd in (("with PD", True), ("without PD", False)):
             cfg = refine_config(str(base), data, None, out / label.replace(" ", "-"), scale, args.seed, pd=pd)
             cfg.logging.progress = False

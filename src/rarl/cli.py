@@ -181,19 +181,20 @@ def build_base(
         Path,
         typer.Option(help="Folder for the base model: new, empty, or an earlier base (its files replaced)."),
     ] = Path("runs/demo-base"),
+    recipe: Annotated[str, typer.Option(help="Whose demo base: rarl or refine-iqa.")] = "rarl",
     spec: Annotated[
         str, typer.Option(help="default (about 20 minutes on 2 CPU cores) or smoke.")
     ] = "default",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
-    """Pretrain the demo's base: the tiny Qwen2.5-VL trained on a warm-up split disjoint from the demo's data."""
-    from rarl.recipes.ordinal.demo_base import build_base as run_build
-    from rarl.recipes.ordinal.demo_base import read_base_info
+    """Pretrain a recipe's demo base: a tiny Qwen2.5-VL trained on a warm-up split disjoint from the demo's data."""
+    from rarl.recipes import get_recipe
+    from rarl.recipes.base_build import read_base_info
 
     _check_seed(seed)
-    path = run_build(out, spec, seed=seed)
+    path = get_recipe(recipe).build_base(out, spec, seed=seed)
     info = read_base_info(path) or {"val_scores": {}}
-    scores = ", ".join(f"{k} {v:g}" for k, v in info["val_scores"].items())
+    scores = ", ".join(f"{k} {'n/a' if v is None else format(v, 'g')}" for k, v in info["val_scores"].items())
     console.print(f"base written to [bold]{path}[/]; warm-up val: {scores}")
 
 

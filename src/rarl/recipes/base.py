@@ -112,6 +112,8 @@ class Recipe(Protocol):
 
     def demo(self, out: str | Path, size: str = "default", seed: int = 0, **options: Any) -> Any: ...
 
+    def build_base(self, out: str | Path, spec: str = "default", seed: int = 0) -> Path: ...
+
     def load_samples(self, manifest: str, split: str, sizes: Sequence[int] | None = None) -> list[Any]: ...
 
     def messages(self, sample: Any, mode: str | None = None) -> Conversation: ...
@@ -197,6 +199,11 @@ class RecipeBase:
     def demo(self, out: str | Path, size: str = "default", seed: int = 0, **options: Any) -> Any:
         """The recipe's CPU demo; a recipe without one says so."""
         raise ConfigError(f"recipe {self.name!r} has no demo")
+
+    def build_base(self, out: str | Path, spec: str = "default", seed: int = 0) -> Path:
+        """Build the recipe's demo base into `out` (`rarl build-base --recipe NAME`); a recipe without one
+        says so."""
+        raise ConfigError(f"recipe {self.name!r} has no demo base to build")
 
     def reward_defaults(self, manifest: str) -> dict[str, Any]:
         """Task-derived reward arguments, passed to the reward's factory where it accepts them."""

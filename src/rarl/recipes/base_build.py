@@ -30,6 +30,7 @@ from typing import Any
 import tokenizers
 import torch
 import transformers
+from PIL import Image
 
 from rarl.utils.io import atomic_write_json
 from rarl.utils.lock import FolderLock
@@ -61,14 +62,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def manifest_image_digests(manifest: Path) -> set[str]:
-    """SHA-256 of every image file in a manifest folder's `images/` tree (the synthetic sources write there)."""
-    return {sha256_file(p) for p in sorted((Path(manifest) / "images").rglob("*.png"))}
+def manifest_image_digests(manifest: Path, ignore_flat: bool = False) -> set[str]:
+    """SHA-256 of every image file in a manifest folder's `images/` tree (the synthetic sources write there);
+    `ignore_flat`: leave out images of one colour (a severe over- or underexposure can saturate two different
+    pictures to the same flat frame, which carries nothing of either)."""
+    paths = sorted((Path(manifest) / "images").rglob("*.png"))
+    return {sha256_file(p) for p in paths if not (ignore_flat and _flat(p))}
 
 
-def check_disjoint(warm: Path, demo: Path) -> None:
-    """Refuse a warm-up split that shares an image (by content) with the demo's data."""
-    shared = manifest_image_digests(warm) & manifest_image_digests(demo)
+def _flat(path: Path) -> bool:
+    with Image.open(path) as image:
+        return all(lo == hi for lo, hi in image.convert("RGB").getextrema())
+
+
+def check_disjoint(warm: Path, demo: Path, ignore_flat: bool = False) -> None:
+    """Refuse a warm-up split that shares an image (by content) with the demo's data (`manifest_image_digests`)."""
+    shared = manifest_image_digests(warm, ignore_flat) & manifest_image_digests(demo, ignore_flat)
     if shared:
         raise RuntimeError(f"{len(shared)} warm-up image(s) also in the demo data {demo}")
 

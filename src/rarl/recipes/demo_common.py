@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,24 @@ def check_outside(path: str | Path, out: str | Path, entries: Sequence[str], opt
                 f"{option} {path} is inside {entry}, which the demo replaces; copy it elsewhere first, "
                 "or choose another --out"
             )
+
+
+def resolve_base(base: str | Path, shipped: Path, build: Callable[[], Path], rebuild: str) -> Path:
+    """A demo's base model folder: `shipped` (the package's folder `shipped`), `scratch` (`build()` now) or a
+    model folder; a missing shipped base or a folder without config.json is a one-line ConfigError (`rebuild`:
+    the command that rewrites the shipped copy)."""
+    if str(base) == "shipped":
+        if not (shipped / "model.safetensors").is_file():
+            raise ConfigError(f"the shipped base is missing from {shipped}; rebuild it with `{rebuild}`")
+        return shipped
+    if str(base) == "scratch":
+        return build()
+    path = Path(base)
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"--base {base}: not a model folder (no config.json); use shipped, scratch or a folder"
+        )
+    return path
 
 
 def demo_sft_config(

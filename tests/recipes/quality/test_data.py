@@ -201,7 +201,7 @@ def test_cli_prepare(tmp_path):
         app, ["prepare", "synthetic-quality", "--out", str(tmp_path / "q"), "-o", "num_images=12"]
     )
     assert result.exit_code == 0, result.output
-    assert "synthetic-noise" in result.output
+    assert "synthetic-overexposure" in result.output and "synthetic-underexposure" in result.output
     result = CliRunner().invoke(app, ["prepare", "koniq", "--out", str(tmp_path / "k")])
     assert result.exit_code == 2 and "--root" in result.output
 

@@ -27,4 +27,4 @@ def test_demo_smoke_runs_end_to_end(tmp_path):
     report = (out / "report" / "report.md").read_text()
     assert "+ Refine-IQA (w/o think, Prob.)" in report
     stages = sorted(p.name for p in (out / "refine-iqa").iterdir() if (p / "config.json").is_file())
-    assert stages == ["final", "perception", "scoring"]
+    assert stages == ["best", "final", "perception", "scoring"]  # best/: the validation the demo runs

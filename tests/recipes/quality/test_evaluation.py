@@ -39,21 +39,21 @@ def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_mani
     for model in ("base", "sft"):
         for mode in ("think", "no_think"):
             per = results[model]["scoring"][mode]
-            assert set(per) == {"synthetic-noise", "synthetic-underexposure"}
+            assert set(per) == {"synthetic-underexposure", "synthetic-overexposure"}
             for m in per.values():
                 assert m["numeric"]["n"] == 3 and 0.0 <= m["numeric"]["failure_rate"] <= 1.0
                 assert m["prob"]["failure_rate"] == 0.0
                 assert math.isnan(m["prob"]["srcc"]) or -1.0 <= m["prob"]["srcc"] <= 1.0
                 assert len(m["ids"]) == 3 and len(m["prob"]["per_sample"]) == 3  # (prediction, MOS) per image
     report = (tmp_path / "ev" / "report.md").read_text()
-    assert "| sft (w/o think, Prob.) |" in report and "synthetic-noise SRCC" in report
+    assert "| sft (w/o think, Prob.) |" in report and "synthetic-overexposure SRCC" in report
     # under the table: one verdict line per mode, dataset and inference, think first, sft against the base
     verdicts = [line for line in report.splitlines() if line.startswith("- synthetic-")]
     heads = [line[2:].split(": ")[0] for line in verdicts]
     assert heads == [
         f"{d} SRCC ({mode}, {inference})"
         for mode in ("think", "no_think")
-        for d in ("synthetic-noise", "synthetic-underexposure")
+        for d in ("synthetic-overexposure", "synthetic-underexposure")
         for inference in ("numeric", "probability")
     ]
     words = ("better vs base (", "worse vs base (", "no difference vs base (", "not comparable with base (")
@@ -65,7 +65,7 @@ def test_sft_then_evaluation_table(tiny_model, scoring_manifest, perception_mani
     )
     assert verdicts[0][2:] in capsys.readouterr().out  # the console table of `rarl eval` shows them too
     saved = json.loads((tmp_path / "ev" / "results.json").read_text())
-    assert len(saved["sft"]["scoring"]["think"]["synthetic-noise"]["numeric"]["per_sample"]) == 3
+    assert len(saved["sft"]["scoring"]["think"]["synthetic-overexposure"]["numeric"]["per_sample"]) == 3
     rows = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 2 * 6 and all(0.5 <= r["prob"] <= 4.5 for r in rows)
 

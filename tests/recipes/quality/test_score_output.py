@@ -93,7 +93,7 @@ def test_score_json_and_table_on_the_tiny_model(tiny_model, scoring_manifest, mo
 
 
 def _taught_model(tiny_model: Path, image: Path, folder: Path) -> Path:
-    """The tiny model taught by AdamW to answer the think-mode scoring prompt with TAUGHT (about 40 steps)."""
+    """The tiny model taught by AdamW to answer the think-mode scoring prompt with TAUGHT (until its mean token loss is below 0.02)."""
     torch.manual_seed(0)
     recipe = get_recipe("refine-iqa")
     policy = load_policy(str(tiny_model), dtype="float32")
@@ -102,9 +102,9 @@ def _taught_model(tiny_model: Path, image: Path, folder: Path) -> Path:
     ids, mask = encode_completions(policy, [TAUGHT])  # [1, T] each, ends with EOS
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=3e-3)
     policy.model.train()
-    for _ in range(80):
+    for _ in range(200):
         loss = -(token_logprobs(policy.model, prompts, ids, mask) * mask).sum() / mask.sum()
-        if loss.item() < 0.2:
+        if loss.item() < 0.02:  # every token of TAUGHT the greedy choice, the digits included
             break
         optimizer.zero_grad()
         loss.backward()

@@ -31,6 +31,7 @@ from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.ordinal.ablations import ABLATIONS
 from rarl.recipes.ordinal.demo import run_demo
 from rarl.recipes.ordinal.demo_base import SHIPPED_BASE
+from rarl.recipes.ordinal.demo_base import build_base as build_ordinal_base
 from rarl.recipes.ordinal.evaluation import evaluate_policy
 from rarl.recipes.ordinal.manifest import load_manifest, load_task
 from rarl.recipes.ordinal.prepare import SOURCES, prepare
@@ -165,3 +166,7 @@ class OrdinalRecipe(RecipeBase):
     ) -> dict[str, Any]:
         """The CPU demo: the shipped tiny Qwen2.5-VL base, synthetic brightness task, base vs SFT vs RARL."""
         return run_demo(out, size=size, seed=seed, base=base)
+
+    def build_base(self, out: str | Path, spec: str = "default", seed: int = 0) -> Path:
+        """The demo's base: the tiny Qwen2.5-VL trained on a brightness warm-up split (about 20 minutes)."""
+        return build_ordinal_base(out, spec, seed=seed)

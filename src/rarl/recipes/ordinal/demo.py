@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from rarl.recipes import demo_common
 from rarl.recipes.demo_common import (
     DemoPhases,
     check_outside,
@@ -83,20 +84,12 @@ def _rarl_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
 
 def resolve_base(base: str | Path, out: Path, scale: DemoScale, seed: int) -> Path:
     """The base model folder: `shipped` (the package's), `scratch` (built into `out/base` now) or a folder."""
-    if str(base) == "shipped":
-        if not (SHIPPED_BASE / "model.safetensors").is_file():
-            raise ConfigError(
-                f"the shipped base is missing from {SHIPPED_BASE}; rebuild it with `make demo-base`"
-            )
-        return SHIPPED_BASE
-    if str(base) == "scratch":
-        return build_base(out / "base", scale.base_spec, seed=seed, check_against=out / "data")
-    path = Path(base)
-    if not (path / "config.json").is_file():
-        raise ConfigError(
-            f"--base {base}: not a model folder (no config.json); use shipped, scratch or a folder"
-        )
-    return path
+    return demo_common.resolve_base(
+        base,
+        SHIPPED_BASE,
+        lambda: build_base(out / "base", scale.base_spec, seed=seed, check_against=out / "data"),
+        "make demo-base",
+    )
 
 
 DEMO_ENTRIES = ("data", "base", "sft", "rarl", "report")

@@ -32,6 +32,8 @@ from rarl.eval.curves import LogSource
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.quality.ablations import ABLATIONS
 from rarl.recipes.quality.demo import run_demo
+from rarl.recipes.quality.demo_base import SHIPPED_BASE
+from rarl.recipes.quality.demo_base import build_base as build_quality_base
 from rarl.recipes.quality.evaluation import _cap, description_outcomes, evaluate_quality, write_quality_report
 from rarl.recipes.quality.perception import prepare_perception
 from rarl.recipes.quality.prepare import QUALITY_SOURCES, prepare_quality
@@ -60,6 +62,7 @@ class QualityRecipe(RecipeBase):
     modes = MODES
     default_reward = REWARD_NAME
     headline_metric = "srcc"
+    shipped_base = SHIPPED_BASE
     images_per_sample = 2  # a full-reference perception question shows the original and the distorted image
     curve_validation = ("srcc", "plcc", "*/think/srcc", "*/think/srcc_prob", "perception/*")
     """The headline means, and per dataset the think-mode numeric and probability-based SRCC."""
@@ -179,7 +182,14 @@ class QualityRecipe(RecipeBase):
         settings: Any = None,
     ) -> str:
         """results.json and report.md in the paper's Table 3 (and Tables 1-2) layout; returns the tables."""
-        table = write_quality_report(out, results, title=title, curves=curves)
+        table = write_quality_report(
+            out,
+            results,
+            title=title,
+            curves=curves,
+            n_boot=getattr(settings, "n_boot", 1000),
+            seed=getattr(settings, "seed", 0),
+        )
         print(table)
         return table
 
@@ -191,9 +201,15 @@ class QualityRecipe(RecipeBase):
         """The recipe's ablation plan (Tables 5-6) for `rarl ablate`."""
         return ABLATIONS
 
-    def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
-        """The CPU demo: tiny Qwen2.5-VL, synthetic quality task, base vs SFT vs Refine-IQA."""
-        return run_demo(out, size=size, seed=seed)
+    def demo(
+        self, out: str | Path, size: str = "default", seed: int = 0, base: str | Path = "shipped"
+    ) -> dict[str, Any]:
+        """The CPU demo: the shipped base, synthetic quality task, base vs SFT vs Refine-IQA."""
+        return run_demo(out, size=size, seed=seed, base=base)
+
+    def build_base(self, out: str | Path, spec: str = "default", seed: int = 0) -> Path:
+        """The demo's base: a tiny Qwen2.5-VL trained on perception questions, then think-mode scoring."""
+        return build_quality_base(out, spec, seed=seed)
 
     def corpus(self, manifest: str, split: str = "train", limit: int = 400) -> list[str]:
         """Prompts and reference answers of up to `limit` samples: text for the tiny model's tokenizer."""

@@ -3,13 +3,14 @@
 1. a synthetic quality task whose MOS is a known function of distortion severity (`synthetic-quality`:
    MOS = 4.6 - 0.9 k for severity k = 0..5 of noise or underexposure, one dataset each) and a stage-1
    perception set drawn from synthetic shapes (`refine-perception`), both at the tiny model's 56x56 frame;
-2. the offline tiny Qwen2.5-VL with a tokenizer trained on the recipe's prompts and answers;
-3. a short supervised warm-up on a separate warm-up split (think-mode answers), so the "base" follows the
-   `<think>..</think><answer>D.DD</answer>` format as an instruction-tuned VLM does;
-4. from that base, with equal budgets (samples seen in the scoring stage): SFT on the reference answers, and
+2. the shipped base (`rarl.recipes.quality.demo_base`; `--base scratch` rebuilds it first, `--base DIR` takes
+   another): a tiny Qwen2.5-VL trained on warm-up images disjoint from the demo's, on perception questions
+   and then think-mode scoring, so it answers in the `<think>..</think><answer>D.DD</answer>` format and
+   perceives both distortions coarsely, as an instruction-tuned VLM does;
+3. from that base, with equal budgets (samples seen in the scoring stage): SFT on the reference answers, and
    Refine-IQA (stage 1: perception, no_think, plain GRPO; stage 2: scoring, think, PD reward, Eq. 6
    advantages, token-level loss, no KL);
-5. evaluation of base / SFT / Refine-IQA on the test split: SRCC and PLCC per dataset with 95% bootstrap
+4. evaluation of base / SFT / Refine-IQA on the test split: SRCC and PLCC per dataset with 95% bootstrap
    intervals, numeric and probability-based (Eq. 8) inference, think and no_think prompts (Table 3 layout).
 
 The numbers are whatever these runs produce on this machine; nothing is tuned toward a result.
@@ -21,9 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rarl.model.tiny import build_tiny_qwen2_5_vl
-from rarl.recipes.base import get_recipe
-from rarl.recipes.demo_common import DemoPhases, demo_folder, demo_sft_config, evaluate_demo, pick_scale
+from rarl.recipes.demo_common import (
+    DemoPhases,
+    check_outside,
+    demo_folder,
+    demo_sft_config,
+    evaluate_demo,
+    pick_scale,
+    resolve_base,
+)
+from rarl.recipes.quality.demo_base import IMAGE_SIZE, SHIPPED_BASE, WARMUP_DATA_SEED, build_base
 from rarl.recipes.quality.perception import prepare_perception
 from rarl.recipes.quality.prepare import prepare_quality
 from rarl.recipes.runs import run_grpo, run_sft
@@ -40,16 +48,16 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
+from rarl.utils.config import ConfigError
 
 
 @dataclass(frozen=True)
 class DemoScale:
     """How big each phase is."""
 
+    base_spec: str  # the base `--base scratch` builds (`rarl.recipes.quality.demo_base.BASE_SPECS`)
     num_images: int  # synthetic quality images per distortion
     perception_images: int
-    warmup_steps: int
-    warmup_lr: float
     batch: int  # prompts per RL step = samples per SFT step
     num_generations: int
     stage1_steps: int
@@ -57,7 +65,6 @@ class DemoScale:
     rl_lr: float
     sft_lr: float
     max_new_tokens: int
-    num_layers: int
     eval_samples: int  # per dataset
     n_boot: int
     val_every: int  # validation of the RL runs every this many steps (eval.every; 0: none)
@@ -66,28 +73,25 @@ class DemoScale:
 
 SCALES: dict[str, DemoScale] = {
     "default": DemoScale(
+        base_spec="default",
         num_images=240,
         perception_images=60,
-        warmup_steps=120,
-        warmup_lr=2e-3,
         batch=8,
         num_generations=8,
         stage1_steps=4,
         stage2_steps=24,
-        rl_lr=2e-4,
-        sft_lr=2e-4,
+        rl_lr=1e-3,  # both chosen on the validation split (benchmarks/iqa_selection.py, docs/refine-iqa.md)
+        sft_lr=1e-3,
         max_new_tokens=40,
-        num_layers=4,
         eval_samples=48,
         n_boot=1000,
         val_every=7,
         val_samples=16,
     ),
     "smoke": DemoScale(
+        base_spec="smoke",
         num_images=24,
         perception_images=8,
-        warmup_steps=3,
-        warmup_lr=2e-3,
         batch=2,
         num_generations=2,
         stage1_steps=1,
@@ -95,7 +99,6 @@ SCALES: dict[str, DemoScale] = {
         rl_lr=2e-4,
         sft_lr=2e-4,
         max_new_tokens=24,
-        num_layers=2,
         eval_samples=4,
         n_boot=100,
         val_every=1,
@@ -150,89 +153,94 @@ def refine_config(
     )
 
 
-def prepare_demo_data(out: Path, scale: DemoScale, seed: int) -> tuple[Path, Path, Path]:
-    """(scoring manifest, warm-up manifest, perception manifest) under `out`."""
-    data, warm, perception = out / "data", out / "warmup-data", out / "perception-data"
-    prepare_quality("synthetic-quality", data, seed=seed, num_images=scale.num_images, image_size=56)
-    prepare_quality(
-        "synthetic-quality", warm, seed=seed + 1000, num_images=scale.num_images, image_size=56, split="train"
-    )
+def prepare_demo_data(out: Path, scale: DemoScale, seed: int) -> tuple[Path, Path]:
+    """(scoring manifest, perception manifest) under `out`."""
+    data, perception = out / "data", out / "perception-data"
+    prepare_quality("synthetic-quality", data, seed=seed, num_images=scale.num_images, image_size=IMAGE_SIZE)
     prepare_perception(
         "refine-perception",
         perception,
         seed=seed,
         num_images=scale.perception_images,
-        image_size=56,
+        image_size=IMAGE_SIZE,
         max_objects=3,
     )
-    return data, warm, perception
-
-
-def build_demo_model(out: Path, manifests: list[Path], scale: DemoScale, seed: int) -> Path:
-    """The tiny Qwen2.5-VL with a tokenizer that has seen the recipe's prompts and answers."""
-    recipe = get_recipe("refine-iqa")
-    corpus = [t for m in manifests for t in recipe.corpus(str(m), "train", limit=200)]
-    return build_tiny_qwen2_5_vl(out / "tiny-model", seed=seed, corpus=corpus, num_layers=scale.num_layers)
+    return data, perception
 
 
 def benchmark_inputs(
-    out: Path, scale: DemoScale, seed: int, base: Path | None = None, warmup_steps: int = 80
+    out: Path, scale: DemoScale, seed: int, base: str | Path = "shipped"
 ) -> tuple[Path, Path]:
     """(scoring manifest, base model folder) for benchmarks that start where the demo does: the demo's data
-    under `out`, and `base` if given, else a fresh warm-up of `warmup_steps` (lr 2e-3, 8 samples a step)."""
-    data, warm, perception = prepare_demo_data(out, scale, seed)
-    if base is None:
-        tiny = build_demo_model(out, [data, perception], scale, seed)
-        base = run_sft(sft_config(str(tiny), warm, out / "base", warmup_steps, 2e-3, 8, seed))
-    return data, Path(base)
+    under `out`, and the base `resolve_demo_base` gives for `base` (the shipped one by default)."""
+    data, _ = prepare_demo_data(out, scale, seed)
+    return data, resolve_demo_base(base, out, scale, seed)
 
 
-DEMO_ENTRIES = ("data", "warmup-data", "perception-data", "tiny-model", "base", "sft", "refine-iqa", "report")
+def resolve_demo_base(base: str | Path, out: Path, scale: DemoScale, seed: int) -> Path:
+    """The base model folder: `shipped` (the package's), `scratch` (built into `out/base` now) or a folder."""
+    return resolve_base(
+        base,
+        SHIPPED_BASE,
+        lambda: build_base(out / "base", scale.base_spec, seed=seed, check_against=out / "data"),
+        "make demo-base-iqa",
+    )
+
+
+DEMO_ENTRIES = ("data", "perception-data", "base", "sft", "refine-iqa", "report")
 """What the demo writes into its folder; a rerun replaces these and nothing else (`demo_folder`)."""
 
 
 def run_demo(
-    out: str | Path = "runs/demo-refine-iqa", size: str = "default", seed: int = 0
+    out: str | Path = "runs/demo-refine-iqa",
+    size: str = "default",
+    seed: int = 0,
+    base: str | Path = "shipped",
 ) -> dict[str, Any]:
     """Run the demo end to end into `out` (new, empty, or an earlier demo's folder: `demo_folder`); returns the
-    evaluation results per model."""
+    evaluation results per model.
+
+    `base`: `shipped` (default), `scratch` (rebuild the base first, `rarl build-base --recipe refine-iqa`) or
+    a model folder.
+    """
     scale = pick_scale(SCALES, size)
+    if seed == WARMUP_DATA_SEED:
+        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+    base_dir = None if str(base) == "scratch" else resolve_demo_base(base, Path(out), scale, seed)
+    if base_dir is not None:
+        check_outside(base_dir, Path(out), DEMO_ENTRIES, "--base")
     with demo_folder(out, "refine-iqa", DEMO_ENTRIES) as folder:
-        return _run_phases(folder, scale, seed)
+        return _run_phases(folder, scale, seed, base, base_dir)
 
 
-def _run_phases(out: Path, scale: DemoScale, seed: int) -> dict[str, Any]:
-    phases = DemoPhases(total=6)
+def _run_phases(
+    out: Path, scale: DemoScale, seed: int, base: str | Path, base_dir: Path | None
+) -> dict[str, Any]:
+    phases = DemoPhases(total=5)
     phases.start("synthetic quality task (MOS = 4.6 - 0.9 x severity) and perception data")
-    data, warm, perception = prepare_demo_data(out, scale, seed)
+    data, perception = prepare_demo_data(out, scale, seed)
     phases.done("prepare data")
 
-    phases.start("tiny Qwen2.5-VL")
-    tiny = build_demo_model(out, [data, perception], scale, seed)
-    phases.done("build model")
-
-    phases.start("warm-up into a format-following base")
-    base = run_sft(
-        sft_config(str(tiny), warm, out / "base", scale.warmup_steps, scale.warmup_lr, scale.batch, seed)
-    )
-    phases.done("warm-up")
+    phases.start("the base: " + ("built from scratch" if base_dir is None else str(base_dir)))
+    base_dir = base_dir if base_dir is not None else resolve_demo_base(base, out, scale, seed)
+    phases.done("base")
 
     phases.start(f"SFT baseline ({scale.stage2_steps} steps x {scale.batch} samples)")
     sft = run_sft(
-        sft_config(str(base), data, out / "sft", scale.stage2_steps, scale.sft_lr, scale.batch, seed)
+        sft_config(str(base_dir), data, out / "sft", scale.stage2_steps, scale.sft_lr, scale.batch, seed)
     )
     phases.done("sft")
 
     phases.start(f"Refine-IQA (stage 1: {scale.stage1_steps} steps, stage 2: {scale.stage2_steps})")
-    run_grpo(refine_config(str(base), data, perception, out / "refine-iqa", scale, seed))
+    run_grpo(refine_config(str(base_dir), data, perception, out / "refine-iqa", scale, seed))
     phases.done("refine-iqa")
 
     phases.start("evaluation")
-    summary = evaluate_demo(
+    return evaluate_demo(
         phases,
         out,
         data,
-        base=base,
+        base=base_dir,
         sft=sft,
         method="Refine-IQA",
         run=out / "refine-iqa",
@@ -241,4 +249,3 @@ def _run_phases(out: Path, scale: DemoScale, seed: int) -> dict[str, Any]:
         seed=seed,
         title="Synthetic quality (tiny Qwen2.5-VL, CPU demo)",
     )
-    return summary

@@ -42,6 +42,7 @@ from rarl.eval.bootstrap import bootstrap_ci
 from rarl.eval.curves import recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.protocol import generate_answers
+from rarl.eval.trend import trend_lines, trend_markdown
 from rarl.model.scorer import PolicyScorer
 from rarl.recipes.base import RECIPES
 from rarl.recipes.quality.distortions import DISTORTIONS
@@ -384,10 +385,13 @@ def write_quality_report(
     atomic_write_text(out / "report.md", table + "\n")
     if curves:
         try:
-            # this recipe's reward components and validation metrics
+            # this recipe's reward components and validation metrics, the on-policy reward trend per stage
             plot_training_curves(
                 dict(curves), out / "training_curves.png", **recipe_curves(RECIPES["refine-iqa"])
             )
+            table = "\n".join([table, *trend_markdown(trend_lines(curves))])
+            figure = "![training curves](training_curves.png)"
+            atomic_write_text(out / "report.md", "\n".join([table, "", figure]) + "\n")
         except Exception as e:  # a plot must not lose the tables already written
             log.warning("training curves not plotted: %s", e)
     return table

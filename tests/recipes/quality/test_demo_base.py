@@ -1,0 +1,65 @@
+"""Refine-IQA's shipped demo base: the smoke build (record, two phases, disjoint warm-up), the shipped
+folder's size and record, `demo-base` resolution through the recipe and `rarl build-base --recipe`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rarl.model import load_policy
+from rarl.recipes.base import get_recipe
+from rarl.recipes.base_build import BASE_INFO, manifest_image_digests, sha256_file
+from rarl.recipes.quality.demo import SCALES, resolve_demo_base
+from rarl.recipes.quality.demo_base import BASE_SPECS, SHIPPED_BASE, build_base, warmup_data
+from rarl.utils.config import ConfigError
+
+
+@pytest.mark.slow
+def test_build_base_smoke_writes_a_loadable_model_with_its_record(tmp_path: Path):
+    out = build_base(tmp_path / "base", "smoke", work=tmp_path / "work")
+    info = json.loads((out / BASE_INFO).read_text())
+    spec = BASE_SPECS["smoke"]
+    assert info["recipe"] == "refine-iqa" and info["spec"]["steps"] == spec.steps
+    assert info["command"].startswith("rarl build-base --recipe refine-iqa")
+    assert {"synthetic-overexposure/think/srcc", "synthetic-underexposure/think/srcc"} <= set(
+        info["val_scores"]
+    )
+    assert any(k.startswith("perception/") for k in info["val_scores"])
+    assert sha256_file(out / "model.safetensors") == info["model_sha256"]
+    policy = load_policy(out, dtype="float32")
+    assert policy.model.config.vision_config.hidden_size == spec.vision_hidden_size
+    # both phases ran: perception (no_think) first, then scoring (think) from its result
+    assert (tmp_path / "work" / "perception" / "final").is_dir() and (tmp_path / "work" / "scoring").is_dir()
+    warm = tmp_path / "work" / "warmup-data" / "quality"
+    assert not manifest_image_digests(warm) & manifest_image_digests(tmp_path / "work" / "demo-data")
+
+
+def test_build_base_refuses_data_that_overlaps_the_warmup_split(tmp_path: Path):
+    quality, _ = warmup_data(tmp_path / "warm", BASE_SPECS["smoke"])
+    with pytest.raises(RuntimeError, match="warm-up image"):
+        build_base(tmp_path / "base", "smoke", check_against=quality, work=tmp_path / "work")
+    assert not (tmp_path / "base").exists()
+
+
+def test_shipped_base_is_a_small_model_folder_that_perceives_both_distortions():
+    info = json.loads((SHIPPED_BASE / BASE_INFO).read_text())
+    total = sum(p.stat().st_size for p in SHIPPED_BASE.iterdir())
+    assert total <= 10 * 1024 * 1024
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
+        assert (SHIPPED_BASE / name).is_file(), name
+    assert sha256_file(SHIPPED_BASE / "model.safetensors") == info["model_sha256"]
+    scores = info["val_scores"]
+    for dataset in ("synthetic-underexposure", "synthetic-overexposure"):
+        assert scores[f"{dataset}/think/srcc"] >= 0.5, (dataset, scores)
+
+
+def test_demo_base_resolves_through_the_recipe(tmp_path: Path):
+    recipe = get_recipe("refine-iqa")
+    assert recipe.model_path("demo-base") == str(SHIPPED_BASE)
+    assert resolve_demo_base("shipped", tmp_path, SCALES["smoke"], 0) == SHIPPED_BASE
+    with pytest.raises(ConfigError, match="not a model folder"):
+        resolve_demo_base(tmp_path / "nothing", tmp_path, SCALES["smoke"], 0)
+    with pytest.raises(ConfigError, match="has no demo base"):
+        get_recipe("vision-r1").build_base(tmp_path / "b")
