@@ -31,7 +31,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ from rarl.model.memory_plan import GIB, PlanSettings, plan_memory
 from rarl.model.tiny import build_tiny_qwen2_5_vl
 from rarl.train.common import make_optimizer
 from rarl.train.config import OptimConfig
+from rarl.utils.peak_memory import exact_allocations, peak_memory
 
 MIB = 2**20
 
@@ -65,33 +65,6 @@ def noise_conversation(n_images: int, side: int, seed: int = 0) -> list[dict]:
         ]
     content.append({"type": "text", "text": "Sort the images in ascending order of size."})
     return [{"role": "user", "content": content}]
-
-
-def _status(key: str) -> int:
-    """A /proc/self/status memory line in bytes (VmRSS, VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {key} in /proc/self/status (this measurement needs Linux)")
-
-
-def exact_allocations() -> None:
-    """Make every allocation of 4 KiB or more its own mmap, returned to the system when freed (glibc
-    `mallopt(M_MMAP_THRESHOLD)`, which also stops the threshold from adapting), so the resident set follows
-    PyTorch's live tensors instead of keeping freed blocks in the heap."""
-    ctypes.CDLL("libc.so.6").mallopt(-3, 4096)  # M_MMAP_THRESHOLD
-
-
-def peak_memory(fn) -> int:
-    """Peak resident memory while `fn()` runs, above the resident memory before it (bytes): the kernel's
-    high-water mark (VmHWM) reset through /proc/self/clear_refs. Unlike torch.profiler's per-operator net
-    allocations it sees temporaries that an operator allocates and frees inside itself, as the CUDA caching
-    allocator's peak does."""
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # free heap pages go back, so reusing them counts again
-    before = _status("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")
-    fn()
-    return _status("VmHWM") - before
 
 
 def tensor_bytes(tensors) -> int:

@@ -10,34 +10,18 @@ a test worker that has run other tests, freed and fragmented heap pages make the
 
 from __future__ import annotations
 
-import ctypes
 import json
 import sys
 from pathlib import Path
 
-ctypes.CDLL("libc.so.6").mallopt(-3, 4096)  # M_MMAP_THRESHOLD, before torch allocates anything
+from rarl.utils.peak_memory import exact_allocations, peak_memory
+
+exact_allocations()  # before torch allocates anything
 
 import torch  # noqa: E402
 
 from conftest import conversation  # noqa: E402  (this folder is sys.path[0] when run as a script)
 from rarl.model import encode_prompts, load_policy, token_logprobs  # noqa: E402
-
-
-def _status(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
-def measured_peak(fn) -> int:
-    """Peak resident memory above the start while `fn()` runs: the kernel's high-water mark reset through
-    /proc/self/clear_refs, the heap's free pages released first so that reusing them counts again."""
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    before = _status("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")
-    fn()
-    return _status("VmHWM") - before
 
 
 def update_peak(model: Path, side: int) -> dict:
@@ -62,7 +46,7 @@ def update_peak(model: Path, side: int) -> dict:
         )  # freed after the peak; the next reading starts at None again
 
     update()  # one-time allocations (autograd's workers, kernel workspaces) are not the plan's business
-    return {"measured": min(measured_peak(update) for _ in range(3)), "prompt_length": prompts.prompt_length}
+    return {"measured": min(peak_memory(update) for _ in range(3)), "prompt_length": prompts.prompt_length}
 
 
 def adamw_peak(model: Path) -> dict:
@@ -73,7 +57,7 @@ def adamw_peak(model: Path) -> dict:
     for p in trainable:
         p.grad = torch.randn_like(p)
     optimizer.step()
-    return {"measured": min(measured_peak(optimizer.step) for _ in range(3))}
+    return {"measured": min(peak_memory(optimizer.step) for _ in range(3))}
 
 
 if __name__ == "__main__":
