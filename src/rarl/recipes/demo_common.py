@@ -75,11 +75,15 @@ def demo_sft_config(
     seed: int,
     recipe: str = "rarl",
     mode: str | None = None,
+    warmup_steps: int = 0,
+    scheduler: str = "constant",
     **model_options: Any,
 ) -> Any:
     """An SFT run of a demo (warm-up or baseline): `steps` x `batch` reference answers at `lr`, vision trainable.
 
-    `model_options` are further `ModelConfig` fields (e.g. the pixel budget of the task's frame).
+    `warmup_steps` and `scheduler` are the learning-rate schedule's (`OptimConfig`; a shipped base's build
+    uses a cosine decay); `model_options` are further `ModelConfig` fields (e.g. the pixel budget of the
+    task's frame).
     """
     return SFTConfig(
         output_dir=str(out),
@@ -88,7 +92,7 @@ def demo_sft_config(
         mode=mode,
         model=ModelConfig(name_or_path=model, freeze_vision=False, **model_options),
         data=DataConfig(manifest=str(manifest)),
-        optim=OptimConfig(lr=lr, max_grad_norm=1.0),
+        optim=OptimConfig(lr=lr, max_grad_norm=1.0, warmup_steps=warmup_steps, scheduler=scheduler),
         steps=steps,
         batch_size=batch,
         micro_batch_size=batch,

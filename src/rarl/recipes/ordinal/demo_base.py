@@ -37,7 +37,6 @@ from rarl.recipes.demo_common import demo_sft_config
 from rarl.recipes.ordinal.demo_task import SCALES, brightness_data, demo_data
 from rarl.recipes.runs import evaluate as evaluate_models
 from rarl.recipes.runs import run_sft
-from rarl.train.config import OptimConfig
 from rarl.utils.config import ConfigError
 
 __all__ = [
@@ -148,8 +147,10 @@ def build_base(
             check_against if check_against is not None else _demo_data(root / "demo-data", spec, seed)
         )
         check_disjoint(warm, demo_manifest)
-        cfg = demo_sft_config(str(tiny), warm, root / "sft", steps=s.steps, lr=s.lr, batch=s.batch, seed=seed)
-        cfg.optim = OptimConfig(lr=s.lr, max_grad_norm=1.0, warmup_steps=s.warmup_steps, scheduler="cosine")
+        cfg = demo_sft_config(
+            str(tiny), warm, root / "sft", steps=s.steps, lr=s.lr, batch=s.batch, seed=seed,
+            warmup_steps=s.warmup_steps, scheduler="cosine",
+        )  # fmt: skip
         trained = Path(run_sft(cfg))
         settings = EvalSettings(split="val", max_new_tokens=s.max_new_tokens, n_boot=200, seed=seed)
         results = evaluate_models({"base": str(trained)}, warm, root / "val-eval", settings)["base"]

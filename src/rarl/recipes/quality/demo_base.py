@@ -36,7 +36,6 @@ from rarl.recipes.quality.perception import prepare_perception
 from rarl.recipes.quality.prepare import prepare_quality
 from rarl.recipes.quality.prompts import NO_THINK, THINK
 from rarl.recipes.runs import evaluate, run_sft
-from rarl.train.config import OptimConfig
 from rarl.utils.config import ConfigError
 
 __all__ = ["BASE_SPECS", "SHIPPED_BASE", "WARMUP_DATA_SEED", "QualityBaseSpec", "build_base", "warmup_data"]
@@ -128,10 +127,11 @@ def warmup_data(out: Path, spec: QualityBaseSpec) -> tuple[Path, Path]:
 def _phase(
     model: str, manifest: Path, out: Path, steps: int, mode: str, s: QualityBaseSpec, seed: int
 ) -> Path:
+    """One supervised phase of the build (a cosine schedule after `warmup_steps`)."""
     cfg = demo_sft_config(
-        model, manifest, out, steps=steps, lr=s.lr, batch=s.batch, seed=seed, recipe="refine-iqa", mode=mode
-    )
-    cfg.optim = OptimConfig(lr=s.lr, max_grad_norm=1.0, warmup_steps=s.warmup_steps, scheduler="cosine")
+        model, manifest, out, steps=steps, lr=s.lr, batch=s.batch, seed=seed, recipe="refine-iqa", mode=mode,
+        warmup_steps=s.warmup_steps, scheduler="cosine",
+    )  # fmt: skip
     return Path(run_sft(cfg))
 
 
