@@ -6,7 +6,8 @@ a warm-up split of its own); this module holds the parts that do not depend on t
 
 - `build_into(out, recipe, train)`: claims `out` (new, empty, or an earlier base: the marker `rarl_base.json`),
   runs `train(work_dir)` in a temporary folder under a lock, copies the trained model files into `out`
-  (deleting only files an earlier build listed) and writes the record: the recipe's own facts, the weights'
+  (deleting only files an earlier build listed; the task record then names no warm-up manifest, which was
+  in the temporary folder) and writes the record: the recipe's own facts, the weights'
   SHA-256, the training time, the library versions and the files written;
 - `check_disjoint(warm, demo)`: refuses a warm-up split that shares an image (by content) with the demo's data;
 - `read_base_info(folder)`: a base folder's record.
@@ -24,6 +25,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ import torch
 import transformers
 from PIL import Image
 
+from rarl.model.task_file import read_model_task, write_model_task
 from rarl.utils.io import atomic_write_json
 from rarl.utils.lock import FolderLock
 from rarl.utils.output_folder import check_claimable
@@ -99,6 +102,8 @@ def build_into(out: str | Path, train: Train, command: str, work: Path | None = 
         trained, facts = train(root)
         train_seconds = time.perf_counter() - t0
         files = replace_base_files(out, trained)
+        if work is None:  # the temporary work folder, and the warm-up data in it, are gone after the build
+            _forget_manifest(out)
         info = {
             "command": command,
             **facts,
@@ -127,6 +132,13 @@ def replace_base_files(out: Path, trained: Path) -> list[str]:
     for name in written:
         shutil.copy2(trained / name, out / name)
     return written
+
+
+def _forget_manifest(out: Path) -> None:
+    """The base's task record (`rarl_task.json`) without the path of its warm-up data."""
+    record = read_model_task(out)
+    if record is not None and record.manifest is not None:
+        write_model_task(out, replace(record, manifest=None))
 
 
 def _versions() -> dict[str, str]:

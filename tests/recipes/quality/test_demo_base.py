@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rarl.model import load_policy
+from rarl.model.task_file import read_model_task
 from rarl.recipes.base import get_recipe
 from rarl.recipes.base_build import BASE_INFO, manifest_image_digests, sha256_file
 from rarl.recipes.quality.demo import SCALES, resolve_demo_base
@@ -50,6 +51,8 @@ def test_shipped_base_is_a_small_model_folder_that_perceives_both_distortions():
     for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
         assert (SHIPPED_BASE / name).is_file(), name
     assert sha256_file(SHIPPED_BASE / "model.safetensors") == info["model_sha256"]
+    record = read_model_task(SHIPPED_BASE)  # think-mode scoring, and no path of the build's temporary folder
+    assert record.recipe == "refine-iqa" and record.mode == "think" and record.manifest is None
     scores = info["val_scores"]
     for dataset in ("synthetic-underexposure", "synthetic-overexposure"):
         assert scores[f"{dataset}/think/srcc"] >= 0.5, (dataset, scores)
