@@ -336,11 +336,11 @@ def draw(
     out: Annotated[
         Path | None, typer.Option(help="Folder for the PNGs (default: <folder>/pictures).")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="Only this model's predictions.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model (its '+ ' prefix optional).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Pictures per model at most.")] = 16,
     sample_id: Annotated[list[str] | None, typer.Option(help="Only these samples (repeatable).")] = None,
 ) -> None:
-    """Draw localization predictions (red) and ground truth (green) on their images, one PNG each."""
+    """Draw ground truth (yellow) and localization predictions (magenta) on their images, one PNG each."""
     from rarl.recipes.localization.drawing import draw_prediction_file
 
     paths, missing = draw_prediction_file(

@@ -7,8 +7,10 @@ import pytest
 from PIL import Image
 from tests.cli.helpers import assert_clean_error, assert_ok, invoke
 
+from rarl.recipes.localization.drawing import GT_COLOUR, PRED_COLOUR
 
-def _eval_folder(tmp_path, image_exists=True):
+
+def _eval_folder(tmp_path, image_exists=True, models=("base", "rl")):
     image = tmp_path / "img.png"
     if image_exists:
         Image.new("RGB", (400, 400), (128, 128, 128)).save(image)
@@ -23,7 +25,7 @@ def _eval_folder(tmp_path, image_exists=True):
             "pred_boxes": [[220, 220, 380, 380]],
             "pred_labels": ["cat"],
         }
-        for name in ("base", "rl")
+        for name in models
         for k in range(3)
     ]
     folder = tmp_path / "eval"
@@ -39,10 +41,21 @@ def test_draw_writes_one_png_per_prediction_with_both_boxes(tmp_path):
     pictures = sorted((folder / "pictures").rglob("*.png"))
     assert [p.relative_to(folder / "pictures").as_posix() for p in pictures] == ["rl/s0.png", "rl/s1.png"]
     pixels = np.asarray(Image.open(pictures[0]).convert("RGB")).astype(int)
-    green, red = pixels[40, 120], pixels[220, 300]  # on the top edges of the ground-truth and predicted box
-    assert green[1] > 200 and green[0] < 100, green
-    assert red[0] > 200 and red[1] < 100, red
+    # on the top edges of the ground-truth (yellow) and the predicted box (magenta)
+    assert tuple(pixels[41, 120]) == GT_COLOUR and tuple(pixels[221, 300]) == PRED_COLOUR
     assert (pixels[120, 120] == 128).all()  # inside a box: untouched
+    assert pixels.shape[0] > 400 and (pixels[-1] == 255).any()  # the legend strip under the image
+
+
+def test_draw_takes_the_model_name_with_or_without_its_plus(tmp_path):
+    folder = _eval_folder(tmp_path, models=("Tiny-VL base", "+ SFT", "+ Vision-R1"))
+    for asked in ("Vision-R1", "+ Vision-R1"):
+        assert_ok(invoke("draw", folder, "--model", asked, "--limit", "1"))
+        assert [
+            p.relative_to(folder / "pictures").as_posix() for p in (folder / "pictures").rglob("*.png")
+        ] == ["Vision-R1/s0.png"]
+    assert_ok(invoke("draw", folder, "--limit", "1"))  # every model, in folders without the "+ "
+    assert sorted(p.name for p in (folder / "pictures").iterdir()) == ["SFT", "Tiny-VL_base", "Vision-R1"]
 
 
 def test_draw_errors_name_the_input(tmp_path):
@@ -138,5 +151,4 @@ def test_draw_clips_far_boxes_and_draws_reversed_corners_as_their_rectangle(tmp_
     path = _one_row_file(tmp_path, pred_boxes=[[380, 380, 220, 220], [1e300, -1e300, 5e12, 10]], gt_boxes=[])
     assert_ok(invoke("draw", path))
     pixels = np.asarray(Image.open(tmp_path / "pictures" / "m" / "s0.png").convert("RGB")).astype(int)
-    red = pixels[220, 300]  # the top edge of the reversed box, drawn as [220, 220, 380, 380]
-    assert red[0] > 200 and red[1] < 100, red
+    assert tuple(pixels[221, 300]) == PRED_COLOUR  # the top edge of the reversed box: [220, 220, 380, 380]

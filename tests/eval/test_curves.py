@@ -305,8 +305,34 @@ def test_a_threshold_switch_inside_a_stage_is_marked_with_its_values(tmp_path, r
     # the Vision-R1 report passes the recipe's schedule
     localization_evaluation.write_localization_report(tmp_path / "r", {}, title="t", curves={"run": rows})
     assert recorded[-1]["schedule"] == schedule
-    assert recorded[-1] == recipe_curves(get_recipe("vision-r1"))
+    assert recorded[-1] == {
+        **recipe_curves(get_recipe("vision-r1")),
+        "panels": localization_evaluation.CURVE_PANELS,
+    }
     assert_png(tmp_path / "r" / "training_curves.png")
+    # and says under the figure where the threshold stepped up, or that it never did
+    assert "- run: xi0 0.5 from step 1, 0.75 from step 4\n" in (tmp_path / "r" / "report.md").read_text()
+    flat = engine_rows(lambda t: {"reward/xi0": 0.5})
+    assert localization_evaluation.threshold_lines({"Vision-R1": flat, "SFT": engine_rows(lambda t: {})}) == [
+        "Vision-R1: xi0 0.5 throughout (6 steps; the thresholds never stepped up)"
+    ]
+
+
+def test_the_vision_r1_figure_has_boxes_per_answer_on_their_own_scale():
+    # format, recall, precision, count share the [0, 1] panel; the mean boxes an answer lists get their own
+    logged = {f"reward/{k}": 0.5 for k in LOCALIZATION_COMPONENTS}
+    rows = engine_rows(
+        lambda t: {**logged, "reward/num_predictions": 0.5 * t, "reward/true_positives": 0.25 * t}
+    )
+    fig = training_curves_figure(
+        rows, panels=localization_evaluation.CURVE_PANELS, **recipe_curves(get_recipe("vision-r1"))
+    )
+    p = panels(fig)
+    assert legend(p["Reward components"]) == ["format", "recall", "precision", "count"]
+    boxes = p["Boxes per answer (mean)"]
+    assert legend(boxes) == ["num_predictions", "true_positives"]
+    assert curves(boxes)["num_predictions"] == ([1, 2, 3, 4, 5, 6], [0.5 * t for t in range(1, 7)])
+    assert list(p).index("Boxes per answer (mean)") == list(p).index("Reward components") + 1
 
 
 def test_a_bad_config_beside_the_log_is_ignored_and_a_bad_one_given_is_an_error(tmp_path):

@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from rarl.recipes.localization.drawing import draw_predictions
+from rarl.recipes.localization.drawing import GT_COLOUR, PRED_COLOUR, draw_predictions
 from rarl.recipes.localization.evaluation import (
     read_predictions,
     render_localization_table,
@@ -188,13 +188,18 @@ def test_report_table_and_pictures(tmp_path):
         for i in range(6)
     ]
     written = write_localization_report(tmp_path / "report", results, title="COCO val2017", rows=rows)
-    assert written == table
+    # the table, then the verdicts: the base has no prediction rows here, so there is nothing to pair
+    assert written.startswith(table + "\n\nVerdicts of + Vision-R1 (paired bootstrap")
+    assert written.endswith(
+        "- Fail.: + Vision-R1 not comparable with Qwen2.5-VL-7B (no per-image predictions of Qwen2.5-VL-7B)"
+    )
     md = (tmp_path / "report" / "report.md").read_text()
     assert md.startswith("**COCO val2017**") and md.count("](examples/") == 4  # 4 pictures per model
-    picture = Image.open(tmp_path / "report" / "examples" / "__Vision-R1" / "s0.png")
-    assert picture.size == (336, 336)  # enlarged for viewing
-    assert picture.getpixel((int(50 * 3.36), int(70 * 3.36))) == (40, 220, 60)  # ground truth in green
-    assert picture.getpixel((int(30 * 3.36) - 2, int(20 * 3.36))) == (240, 40, 40)  # prediction in red
+    assert "](examples/Vision-R1/s0.png)" in md  # the folder is named without the table's "+ "
+    picture = Image.open(tmp_path / "report" / "examples" / "Vision-R1" / "s0.png")
+    assert picture.width == 336 and picture.height > 336  # enlarged for viewing, the legend under it
+    assert picture.getpixel((int(50 * 3.36), int(70 * 3.36))) == GT_COLOUR  # ground truth
+    assert picture.getpixel((int(30 * 3.36) - 2, int(20 * 3.36))) == PRED_COLOUR  # prediction
     assert (tmp_path / "report" / "results.json").is_file()
-    out = draw_predictions(Image.new("RGB", (400, 400)), [A], [], tmp_path / "big.png")
+    out = draw_predictions(Image.new("RGB", (400, 400)), [A], [], tmp_path / "big.png", legend=False)
     assert Image.open(out).size == (400, 400)

@@ -1,6 +1,6 @@
 """The vision-r1 recipe on the engine with the offline tiny Qwen2.5-VL: 2 GRPO steps (threshold switch between
-them, RMO injecting the reference answers), 2 SFT steps on the reference answers, and `evaluate_models`
-writing the paper-style table."""
+them, RMO injecting the reference answers) and the report's figure of that run, 2 SFT steps on the reference
+answers, and `evaluate_models` writing the paper-style table with verdict lines and pictures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import json
 import pytest
 import torch
 
+from rarl.eval.curves import recipe_curves
+from rarl.eval.plots import training_curves_figure
 from rarl.eval.protocol import EvalSettings
+from rarl.recipes import get_recipe
+from rarl.recipes.localization.evaluation import CURVE_PANELS, threshold_lines
 from rarl.recipes.runs import evaluate as evaluate_models
 from rarl.recipes.runs import grpo_trainer, sft_trainer
 from rarl.train.config import (
@@ -65,6 +69,27 @@ def test_grpo_two_steps_switch_thresholds(tiny_model, shapes_56, tmp_path):
     after = trainer.policy.model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert (final / "config.json").is_file()
+    # the report's figure of this run: the recipe's reward components, the boxes per answer, and the step
+    # where the thresholds rise marked with their values
+    figure = training_curves_figure(
+        tmp_path / "grpo", panels=CURVE_PANELS, **recipe_curves(get_recipe("vision-r1"))
+    )
+    panels = {ax.get_title(): ax for ax in figure.axes}
+    components = panels["Reward components"]
+    assert [t.get_text() for t in components.get_legend().get_texts()] == [
+        "format",
+        "recall",
+        "precision",
+        "count",
+    ]
+    assert [t.get_text() for t in panels["Boxes per answer (mean)"].get_legend().get_texts()] == [
+        "num_predictions",
+        "true_positives",
+    ]
+    assert [t.get_text() for t in components.texts] == ["within stage main: reward changes\nxi0: 0.5 → 0.75"]
+    assert threshold_lines({"Vision-R1": tmp_path / "grpo"}) == [
+        "Vision-R1: xi0 0.5 from step 1, 0.75 from step 2"
+    ]
 
 
 def test_grpo_stops_when_the_model_sees_another_frame(tiny_model, shapes_112, tmp_path):
@@ -109,4 +134,22 @@ def test_sft_and_evaluation_table(tiny_model, shapes_56, tmp_path):
     assert "| base |" in report and "| sft |" in report
     predictions = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
     assert len(predictions) == 12 and "pred_boxes" in json.loads(predictions[0])
-    assert list((tmp_path / "eval" / "examples").glob("*/*.png"))
+    # one verdict line per table column: sft against base on the same 6 images
+    header = report.split("\n")[2]
+    columns = [c.strip() for c in header.strip("|").split("|")][1:]
+    verdicts = report.split("Verdicts of sft (paired bootstrap over the same test images, 95 %")[1]
+    lines = [line for line in verdicts.splitlines() if line.startswith("- ")]
+    assert [line.split(":")[0] for line in lines] == [f"- {c}" for c in columns]
+    assert all(" vs base (" in line or "not comparable with base (" in line for line in lines)
+    # the same images for both models, those with more objects first
+    pictures = {
+        m: sorted(p.name for p in (tmp_path / "eval" / "examples" / m).glob("*.png")) for m in ("base", "sft")
+    }
+    assert pictures["base"] == pictures["sft"] and pictures["base"]
+    rows = [json.loads(line) for line in predictions if json.loads(line)["model"] == "sft"]
+    shown = [r for r in rows if f"{r['sample_id']}.png" in pictures["sft"]]
+    multi = [r for r in rows if len(r["gt_boxes"]) >= 2]
+    negatives = [r for r in shown if not r["gt_boxes"]]
+    assert len(negatives) <= 1 and len([r for r in shown if r in multi]) == min(
+        len(multi), 4 - len(negatives)
+    )

@@ -169,7 +169,7 @@ class LocalizationRecipe(RecipeBase):
         settings: Any = None,
     ) -> str:
         """results.json, report.md (the paper's Table 1/4 layout) and example pictures; returns the table."""
-        table = write_localization_report(out, results, title=title, curves=curves)
+        table = write_localization_report(out, results, title=title, curves=curves, settings=settings)
         Console().print(Markdown(table))
         return table
 

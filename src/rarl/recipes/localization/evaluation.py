@@ -24,8 +24,15 @@ Protocol (our reading where the paper leaves it open):
   per-image results for each resample) and over samples (referring accuracy), with
   min(settings.n_boot, MAX_CI_RESAMPLES) resamples; `n_boot = 0` gives none.
 
-The metrics are computed in `rarl.recipes.localization.metrics` (pycocotools), the pictures drawn by
-`rarl.recipes.localization.drawing`.
+Report (`write_localization_report`): the table; with two or more models, one verdict line per column, the
+last model against each other from a paired bootstrap over the same test images (`verdict`); example
+pictures of the same test images for every model (positives with several objects first, at most one
+negative; ground truth and predictions in two colours with a legend), one folder per model named without
+the table's "+ " (`drawing`); with `curves`, the training curves (`CURVE_PANELS`: the reward components,
+boxes per answer, threshold switches marked) and the on-policy reward trend per stage.
+
+The metrics are computed in `rarl.recipes.localization.metrics` (pycocotools), the verdicts in
+`rarl.recipes.localization.verdict`, the pictures drawn by `rarl.recipes.localization.drawing`.
 """
 
 from __future__ import annotations
@@ -42,8 +49,8 @@ import numpy as np
 from rich.progress import Progress
 
 from rarl.eval.bootstrap import bootstrap_ci
-from rarl.eval.curves import LogSource, recipe_curves
-from rarl.eval.plots import plot_training_curves
+from rarl.eval.curves import LogSource, Panel, load_runs, recipe_curves, series
+from rarl.eval.plots import DEFAULT_PANELS, plot_training_curves
 from rarl.eval.protocol import generate_answers
 from rarl.eval.settings import EvalSettings
 from rarl.eval.trend import trend_lines, trend_markdown
@@ -52,11 +59,13 @@ from rarl.recipes.localization.drawing import draw_examples
 from rarl.recipes.localization.metrics import (
     DETECTION_METRICS,
     MAX_CI_RESAMPLES,
+    SAMPLE_METRICS,
     coco_metrics,
-    referring_hits,
+    sample_terms,
 )
 from rarl.recipes.localization.prompts import user_turn
 from rarl.recipes.localization.samples import load_localization_manifest
+from rarl.recipes.localization.verdict import render_verdicts
 from rarl.rewards.localization import parse_boxes, scale_boxes
 from rarl.rewards.localization_batch import processor_budget, seen_frame
 from rarl.utils.io import atomic_write_text, read_jsonl
@@ -64,11 +73,13 @@ from rarl.utils.io import atomic_write_text, read_jsonl
 log = logging.getLogger("rarl")
 
 __all__ = [
+    "CURVE_PANELS",
     "evaluate_localization",
     "read_predictions",
     "render_localization_table",
     "render_sections_table",
     "score_rows",
+    "threshold_lines",
     "write_localization_report",
 ]
 
@@ -107,7 +118,7 @@ def read_predictions(
 # Evaluating a policy
 
 
-def _rate(flags: Sequence[bool]) -> float | None:
+def _rate(flags: Sequence[float]) -> float | None:
     return float(np.mean(flags)) if len(flags) else None
 
 
@@ -188,6 +199,7 @@ def score_rows(
     det = [(r, s) for r, s in zip(rows, samples, strict=True) if s.kind != "grounding"]
     ref = [(r, s) for r, s in zip(rows, samples, strict=True) if s.kind == "grounding"]
     neg = [r for r, s in det if s.kind == "negative"]
+    terms = sample_terms(rows, [s.kind for s in samples])  # per-sample 0/1 terms of the averaged columns
     cats = list(dict.fromkeys(c for _, s in det for c in s.categories))
     results: dict[str, Any] = coco_metrics(
         [r["gt_boxes"] for r, _ in det],
@@ -198,11 +210,9 @@ def score_rows(
         n_boot=n_boot,
         seed=seed,
     )
-    results["failure_rate"] = _rate([not r["parsed"] for r, _ in det])
-    results["negative_acc"] = _rate([bool(r["parsed"] and not r["pred_boxes"]) for r in neg])
-    hits = referring_hits([r["gt_boxes"] for r, _ in ref], [r["pred_boxes"] for r, _ in ref])
-    results["ref_acc"] = _rate(hits)
-    results["ref_failure_rate"] = _rate([not r["parsed"] for r, _ in ref])
+    for metric in SAMPLE_METRICS:
+        results[metric] = _rate(terms[metric])
+    hits = terms["ref_acc"]
     if n_boot > 0 and hits:
         lo, hi = bootstrap_ci(np.asarray(hits, dtype=float), n_resamples=n_boot, seed=seed)
         results["ref_acc_ci"] = [lo, hi]
@@ -303,6 +313,38 @@ def render_sections_table(sections: Mapping[str, Mapping[str, Mapping[str, Any]]
 # The report
 
 
+CURVE_PANELS: tuple[Panel, ...] = (
+    *DEFAULT_PANELS[:2],
+    ("Boxes per answer (mean)", ("reward/num_predictions", "reward/true_positives")),
+    *DEFAULT_PANELS[2:],
+)
+"""The report's training-curve panels: the default ones, and after the reward components (format, recall,
+precision, count) the mean number of boxes an answer lists and of those matched at IoU >= xi0, on their own
+scale (`reward/num_predictions`, `reward/true_positives`)."""
+
+
+def threshold_lines(curves: Mapping[str, LogSource] | None) -> list[str]:
+    """Per run of `curves`, where the reward's IoU threshold xi0 (logged as `reward/xi0` on every GRPO step)
+    stepped up: `"Vision-R1: xi0 0.5 from step 1, 0.75 from step 11"`, or `"... 0.5 throughout (40 steps;
+    the thresholds never stepped up)"`; a run without the key (SFT, another reward) gives no line."""
+    lines = []
+    for name, run in load_runs(dict(curves or {})).items():
+        steps, values = series(run.rows, "reward/xi0")
+        changes = [(x, v) for i, (x, v) in enumerate(zip(steps, values)) if i == 0 or v != values[i - 1]]
+        if not changes:
+            continue
+        label = f"{name}: " if name else ""
+        if len(steps) == 1:
+            lines.append(f"{label}xi0 {values[0]:g} (one step)")
+        elif len(changes) == 1:
+            lines.append(
+                f"{label}xi0 {values[0]:g} throughout ({len(steps)} steps; the thresholds never stepped up)"
+            )
+        else:
+            lines.append(label + "xi0 " + ", ".join(f"{v:g} from step {x:g}" for x, v in changes))
+    return lines
+
+
 def write_localization_report(
     out: str | os.PathLike,
     results: Mapping[str, Mapping[str, Any]],
@@ -310,26 +352,42 @@ def write_localization_report(
     title: str,
     curves: Mapping[str, LogSource] | None = None,
     rows: Sequence[Mapping[str, Any]] | None = None,
+    settings: Any = None,
 ) -> str:
-    """Write results.json, report.md (table + example pictures) and, with `curves`, training curves (the figure
-    and the on-policy reward trend per stage, `rarl.eval.trend`).
+    """Write results.json, report.md (table, verdict lines, example pictures) and, with `curves`, training
+    curves (the figure, `CURVE_PANELS` with the threshold switches marked, and the on-policy reward trend per
+    stage, `rarl.eval.trend`).
 
-    `rows`: prediction rows to draw examples from (default: `out/predictions.jsonl` when it exists, as
-    `evaluate_models` writes it before the report). Returns the markdown table.
+    `rows`: prediction rows for the verdicts and pictures (default: `out/predictions.jsonl` when it exists,
+    as `evaluate_models` writes it before the report). `settings`: the evaluation's `EvalSettings`, whose
+    `n_boot` and `seed` the verdicts' bootstrap uses (None: 1000 resamples, seed 0). Returns the markdown
+    table with the verdict lines under it.
     """
     out = Path(out)
     table = render_localization_table(results, title=title)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1, default=str) + "\n")
     if rows is None and (out / "predictions.jsonl").is_file():
         rows = read_jsonl(out / "predictions.jsonl")
+    n_boot, seed = getattr(settings, "n_boot", 1000), getattr(settings, "seed", 0)
+    verdicts = render_verdicts(results, rows or [], _columns(results), n_boot=n_boot, seed=seed)
+    table = "\n\n".join(part for part in (table, verdicts) if part)
     lines = [table]
     pictures = draw_examples(out, rows or [])
     if pictures:
-        lines += ["", "Examples (green: ground truth, red: prediction):", ""]
-        lines += [f"![{p.parent.name} {p.stem}]({p.relative_to(out).as_posix()})" for p in pictures]
+        lines += [
+            "",
+            "Examples (yellow: ground truth, magenta: prediction; the legend under each counts the boxes):",
+        ]
+        lines += [""] + [f"![{p.parent.name} {p.stem}]({p.relative_to(out).as_posix()})" for p in pictures]
     if curves:
-        # this recipe's reward components, threshold schedule and validation metrics
-        plot_training_curves(dict(curves), out / "training_curves.png", **recipe_curves(RECIPES["vision-r1"]))
-        lines += ["", "![training curves](training_curves.png)", *trend_markdown(trend_lines(curves))]
+        # this recipe's reward components, boxes per answer, threshold schedule and validation metrics
+        figure = recipe_curves(RECIPES["vision-r1"])
+        plot_training_curves(dict(curves), out / "training_curves.png", panels=CURVE_PANELS, **figure)
+        lines += ["", "![training curves](training_curves.png)"]
+        thresholds = threshold_lines(curves)
+        if thresholds:  # the progressive rule: where the IoU thresholds stepped up (marked in the figure)
+            lines += ["", "IoU threshold of the reward (as logged; the figure marks each step-up):", ""]
+            lines += [f"- {line}" for line in thresholds]
+        lines += trend_markdown(trend_lines(curves))
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return table
