@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rarl-installed
 
-.PHONY: install install-vllm install-trl test test-all test-fast test-vllm test-trl gpu-check lint format demo demo-base demo-base-iqa clean
+.PHONY: install install-vllm install-trl test test-all test-fast test-vllm test-trl gpu-check lint format demo demo-base demo-base-iqa demo-base-vr1 clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,10 @@ demo-base: $(STAMP)
 # Rebuild the Refine-IQA demo's shipped base (src/rarl/recipes/quality/demo_base/).
 demo-base-iqa: $(STAMP)
 	$(BIN)/rarl build-base --recipe refine-iqa --out src/rarl/recipes/quality/demo_base
+
+# Rebuild the Vision-R1 demo's shipped base (src/rarl/recipes/localization/demo_base/; about 25 min on 2 cores).
+demo-base-vr1: $(STAMP)
+	$(BIN)/rarl build-base --recipe vision-r1 --out src/rarl/recipes/localization/demo_base
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(TRL_VENV) .pytest_cache .ruff_cache runs

@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
+
+from selection import finish, train_candidates
 
 
 def val_score(per_size: dict[int, Any]) -> float:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for f in args.merge:
             for row in json.loads(Path(f).read_text())["rows"]:
                 merged.setdefault((row["method"], row["lr"]), row)
-        return finish(args, sorted(merged.values(), key=lambda r: (r["method"], r["lr"])), base=None)
+        return report(args, sorted(merged.values(), key=lambda r: (r["method"], r["lr"])), base=None)
 
     scale = SCALES[args.scale]
     out = Path(args.out)
@@ -86,23 +87,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(json.dumps(row), flush=True)
 
     score("base", 0.0, base, 0.0)
-    for lr in args.sft_lrs:
-        t0 = time.perf_counter()
-        run = out / f"sft-{lr:g}"
-        if not (run / "final" / "config.json").exists():  # a finished candidate is kept when re-run
-            run_sft(_sft_config(str(base), data, run, steps, lr, scale.batch, args.seed))
-        score("sft", lr, run / "final", time.perf_counter() - t0)
-    for lr in args.rl_lrs:
-        t0 = time.perf_counter()
-        run = out / f"rarl-{lr:g}"
-        if not (run / "final" / "config.json").exists():
-            run_grpo(_rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed))
-        score("rarl", lr, run / "final", time.perf_counter() - t0)
+    train_candidates(
+        out, "sft", args.sft_lrs,
+        lambda run, lr: run_sft(_sft_config(str(base), data, run, steps, lr, scale.batch, args.seed)), score,
+    )  # fmt: skip
+    train_candidates(
+        out, "rarl", args.rl_lrs,
+        lambda run, lr: run_grpo(
+            _rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed)
+        ),
+        score,
+    )  # fmt: skip
 
-    return finish(args, rows, base)
+    return report(args, rows, base)
 
 
-def finish(args: argparse.Namespace, rows: list[dict[str, Any]], base: Path | None) -> dict[str, Any]:
+def report(args: argparse.Namespace, rows: list[dict[str, Any]], base: Path | None) -> dict[str, Any]:
     """Print the candidates as a markdown table and the chosen learning rates; write the JSON summary."""
     sizes = ("1-img mae", "2-img tau", "4-img tau", "8-img tau")
     print("| method | lr | val score | " + " | ".join(sizes) + " | 4-img fail | 8-img fail |")
@@ -110,16 +110,7 @@ def finish(args: argparse.Namespace, rows: list[dict[str, Any]], base: Path | No
     for r in rows:
         cells = [f"{r[k]:.3f}" for k in sizes] + [f"{r['4-img fail']:.0%}", f"{r['8-img fail']:.0%}"]
         print(f"| {r['method']} | {r['lr']:g} | {r['val_score']:.3f} | " + " | ".join(cells) + " |")
-    chosen = {
-        m: max((r for r in rows if r["method"] == m), key=lambda r: r["val_score"])["lr"]
-        for m in ("sft", "rarl")
-        if any(r["method"] == m for r in rows)
-    }
-    print("chosen on val: " + ", ".join(f"{m} lr {lr:g}" for m, lr in chosen.items()))
-    summary = {"scale": args.scale, "seed": args.seed, "base": str(base), "rows": rows, "chosen": chosen}
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return finish(args, rows, base, ("sft", "rarl"))
 
 
 if __name__ == "__main__":

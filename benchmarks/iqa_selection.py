@@ -17,22 +17,16 @@ import argparse
 import dataclasses
 import json
 import math
-import time
 from pathlib import Path
 from typing import Any
+
+from selection import finish, reward_slopes, slope_cell, train_candidates
 
 
 def val_score(flat: dict[str, float]) -> float:
     """Mean think-mode numeric SRCC over datasets (NaN counted as 0)."""
     values = [v for k, v in flat.items() if k.endswith("/think/srcc")]
     return sum(0.0 if math.isnan(v) else v for v in values) / max(1, len(values))
-
-
-def reward_slopes(run: Path) -> dict[str, list[float]]:
-    """{stage: [slope, low, high]} of the on-policy reward per step (`rarl.eval.trend`: OLS, 95 % t-interval)."""
-    from rarl.eval.trend import stage_trends
-
-    return {stage: [t.slope, t.low, t.high] for stage, t in stage_trends(run)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -87,39 +81,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(json.dumps(row), flush=True)
 
     score("base", 0.0, base, 0.0)
-    for lr in args.sft_lrs:
-        t0 = time.perf_counter()
-        run = out / f"sft-{lr:g}"
-        if not (run / "final" / "config.json").exists():
-            run_sft(sft_config(str(base), data, run, scale.stage2_steps, lr, scale.batch, args.seed))
-        score("sft", lr, run / "final", time.perf_counter() - t0)
-    for lr in args.rl_lrs:
-        t0 = time.perf_counter()
-        run = out / f"refine-iqa-{lr:g}"
-        if not (run / "final" / "config.json").exists():
-            cfg = refine_config(
-                str(base), data, perception, run, dataclasses.replace(scale, rl_lr=lr), args.seed
-            )
-            run_grpo(cfg)
-        score("refine-iqa", lr, run / "final", time.perf_counter() - t0, run)
+    train_candidates(
+        out, "sft", args.sft_lrs,
+        lambda run, lr: run_sft(sft_config(str(base), data, run, scale.stage2_steps, lr, scale.batch, args.seed)),
+        score,
+    )  # fmt: skip
+    train_candidates(
+        out, "refine-iqa", args.rl_lrs,
+        lambda run, lr: run_grpo(
+            refine_config(str(base), data, perception, run, dataclasses.replace(scale, rl_lr=lr), args.seed)
+        ),
+        score, on_policy=True,
+    )  # fmt: skip
 
     print("| method | lr | val score (mean think SRCC) | reward slope per stage [95 % CI] |")
     print("|---|---:|---:|---|")
     for r in rows:
-        slopes = "; ".join(
-            f"{s} {v[0]:+.4f} [{v[1]:+.4f}, {v[2]:+.4f}]" for s, v in r.get("reward_slopes", {}).items()
-        )
-        print(f"| {r['method']} | {r['lr']:g} | {r['val_score']:.3f} | {slopes} |")
-    chosen = {
-        m: max((r for r in rows if r["method"] == m), key=lambda r: r["val_score"])["lr"]
-        for m in ("sft", "refine-iqa")
-        if any(r["method"] == m for r in rows)
-    }
-    print("chosen on val: " + ", ".join(f"{m} lr {lr:g}" for m, lr in chosen.items()))
-    summary = {"scale": args.scale, "seed": args.seed, "base": str(base), "rows": rows, "chosen": chosen}
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+        print(f"| {r['method']} | {r['lr']:g} | {r['val_score']:.3f} | {slope_cell(r)} |")
+    return finish(args, rows, base, ("sft", "refine-iqa"))
 
 
 if __name__ == "__main__":

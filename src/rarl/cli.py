@@ -181,7 +181,7 @@ def build_base(
         Path,
         typer.Option(help="Folder for the base model: new, empty, or an earlier base (its files replaced)."),
     ] = Path("runs/demo-base"),
-    recipe: Annotated[str, typer.Option(help="Whose demo base: rarl or refine-iqa.")] = "rarl",
+    recipe: Annotated[str, typer.Option(help="Whose demo base: rarl, refine-iqa or vision-r1.")] = "rarl",
     spec: Annotated[
         str, typer.Option(help="default (about 20 minutes on 2 CPU cores) or smoke.")
     ] = "default",

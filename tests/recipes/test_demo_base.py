@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.recipes.shipped import shipped_base_record
 
 from rarl.recipes.ordinal.demo import resolve_base
 from rarl.recipes.ordinal.demo_base import (
@@ -46,14 +47,7 @@ def test_build_base_refuses_data_that_overlaps_the_warmup_split(tmp_path: Path):
 
 
 def test_shipped_base_is_a_complete_small_model_folder():
-    info = json.loads((SHIPPED_BASE / BASE_INFO).read_text())
-    total = sum(p.stat().st_size for p in SHIPPED_BASE.iterdir())
-    assert total <= 10 * 1024 * 1024
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
-        assert (SHIPPED_BASE / name).is_file(), name
-    from rarl.recipes.ordinal.demo_base import sha256_file
-
-    assert sha256_file(SHIPPED_BASE / "model.safetensors") == info["model_sha256"]
+    info = shipped_base_record(SHIPPED_BASE)
     # the record says it follows the format on 4 images and ranks them better than chance
     assert info["val_scores"]["4-imgs fail"] < 0.5 and info["val_scores"]["4-imgs tau"] > 0.1
 

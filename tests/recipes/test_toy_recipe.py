@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from PIL import Image
 
@@ -34,6 +35,7 @@ from rarl.train.config import (
     TrainConfig,
 )
 from rarl.train.metrics_log import read_metrics
+from rarl.utils.config import ConfigError
 
 HERE = Path(__file__).resolve()
 
@@ -175,3 +177,12 @@ def test_toy_recipe_sft_and_evaluation(tiny_model, tmp_path):
     report = (tmp_path / "eval" / "report.md").read_text()
     assert "accuracy" in report and "| sft |" in report
     assert len((tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()) == 4
+
+
+def test_a_recipe_without_a_demo_base_says_so(tmp_path):
+    recipe = ToyRecipe()
+    with pytest.raises(ConfigError, match="'toy' ships no 'demo-base'"):
+        recipe.model_path("demo-base")
+    with pytest.raises(ConfigError, match="'toy' has no demo base to build"):
+        recipe.build_base(tmp_path / "base")
+    assert not (tmp_path / "base").exists()

@@ -196,6 +196,7 @@ class TinyArchitecture:
     vision_depth: int = 2
     vision_hidden_size: int = 64
     vision_heads: int = 2
+    rope_theta: float = 1_000_000.0  # the language model's (m)rope base, as the released models'
 
     @property
     def vision_intermediate_size(self) -> int:
@@ -230,7 +231,7 @@ def tiny_config(tokenizer: PreTrainedTokenizerFast, arch: TinyArchitecture | Non
         "max_window_layers": num_layers,
         "rope_parameters": {
             "rope_type": "default",
-            "rope_theta": 1_000_000.0,
+            "rope_theta": float(a.rope_theta),
             "mrope_section": mrope_section,
         },
         "bos_token_id": ids["<|endoftext|>"],
@@ -270,7 +271,7 @@ def build_tiny_qwen2_5_vl(
     *,
     vocab_size: int = 1024,
     image_size: int = TINY_IMAGE_SIZE,
-    **architecture: int,
+    **architecture: float,
 ) -> Path:
     """Build and save the tiny Qwen2.5-VL folder; same `seed` (and arguments) -> identical files.
 

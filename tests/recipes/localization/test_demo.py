@@ -6,7 +6,8 @@ import json
 
 from PIL import Image
 
-from rarl.recipes.localization.demo import SCALES, run_demo
+from rarl.recipes.localization.demo import run_demo
+from rarl.recipes.localization.demo_base import IMAGE_SIZE
 from rarl.train.metrics_log import read_metrics
 
 
@@ -27,10 +28,9 @@ def test_demo_smoke_runs_end_to_end(tmp_path):
     assert json.loads((report / "results.json").read_text()).keys() == results.keys()
     with Image.open(report / "training_curves.png") as im:
         assert im.size[0] > 100
-    # the model sees the task's frame: the tiny processor's budget is the synthetic image's area
-    pre = json.loads((out / "tiny-model" / "preprocessor_config.json").read_text())
-    side = SCALES["smoke"].image_size
-    assert side * side in (pre.get("min_pixels"), pre.get("size", {}).get("shortest_edge"))
+    # the trained models see the task's frame: their processor's budget is the synthetic image's area
+    pre = json.loads((out / "sft" / "final" / "processor_config.json").read_text())["image_processor"]
+    assert pre["size"] == {"shortest_edge": IMAGE_SIZE * IMAGE_SIZE, "longest_edge": IMAGE_SIZE * IMAGE_SIZE}
     # equal budgets: SFT steps x batch == GRPO steps x prompts per step
     rows = read_metrics(out / "vision-r1" / "metrics.jsonl")
     train_rows = [r for r in rows if "loss" in r]  # the validation rows are the eval/* ones

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.recipes.shipped import shipped_base_record
 
 from rarl.model import load_policy
 from rarl.model.task_file import read_model_task
@@ -45,12 +46,7 @@ def test_build_base_refuses_data_that_overlaps_the_warmup_split(tmp_path: Path):
 
 
 def test_shipped_base_is_a_small_model_folder_that_perceives_both_distortions():
-    info = json.loads((SHIPPED_BASE / BASE_INFO).read_text())
-    total = sum(p.stat().st_size for p in SHIPPED_BASE.iterdir())
-    assert total <= 10 * 1024 * 1024
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"):
-        assert (SHIPPED_BASE / name).is_file(), name
-    assert sha256_file(SHIPPED_BASE / "model.safetensors") == info["model_sha256"]
+    info = shipped_base_record(SHIPPED_BASE)
     record = read_model_task(SHIPPED_BASE)  # think-mode scoring, and no path of the build's temporary folder
     assert record.recipe == "refine-iqa" and record.mode == "think" and record.manifest is None
     scores = info["val_scores"]
@@ -64,5 +60,3 @@ def test_demo_base_resolves_through_the_recipe(tmp_path: Path):
     assert resolve_demo_base("shipped", tmp_path, SCALES["smoke"], 0) == SHIPPED_BASE
     with pytest.raises(ConfigError, match="not a model folder"):
         resolve_demo_base(tmp_path / "nothing", tmp_path, SCALES["smoke"], 0)
-    with pytest.raises(ConfigError, match="has no demo base"):
-        get_recipe("vision-r1").build_base(tmp_path / "b")

@@ -52,6 +52,8 @@ from rarl.eval.curves import LogSource
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.localization.ablations import ABLATIONS
 from rarl.recipes.localization.demo import run_demo
+from rarl.recipes.localization.demo_base import SHIPPED_BASE
+from rarl.recipes.localization.demo_base import build_base as build_localization_base
 from rarl.recipes.localization.evaluation import evaluate_localization, write_localization_report
 from rarl.recipes.localization.metrics import DETECTION_METRICS
 from rarl.recipes.localization.prepare import LOCALIZATION_SOURCES, prepare_localization
@@ -78,6 +80,7 @@ class LocalizationRecipe(RecipeBase):
     default_reward = REWARD_NAME
     headline_metric = "mAP"
     images_per_sample = 1  # one image per question, whatever `sizes` says
+    shipped_base = SHIPPED_BASE
     curve_components = ("format", "recall", "precision", "count")
     curve_schedule = (
         "xi0",
@@ -181,9 +184,15 @@ class LocalizationRecipe(RecipeBase):
         """The recipe's ablation plan (Tables 3, 4 and 5) for `rarl ablate`."""
         return ABLATIONS
 
-    def demo(self, out: str | Path, size: str = "default", seed: int = 0) -> dict[str, Any]:
-        """The CPU demo: tiny Qwen2.5-VL, synthetic shapes, base vs SFT vs Vision-R1 (COCO-style table)."""
-        return run_demo(out, size=size, seed=seed)
+    def demo(
+        self, out: str | Path, size: str = "default", seed: int = 0, base: str | Path = "shipped"
+    ) -> dict[str, Any]:
+        """The CPU demo: the shipped base, synthetic shapes, base vs SFT vs Vision-R1 (COCO-style table)."""
+        return run_demo(out, size=size, seed=seed, base=base)
+
+    def build_base(self, out: str | Path, spec: str = "default", seed: int = 0) -> Path:
+        """The demo's base: a tiny Qwen2.5-VL trained to write box lists for the demo's shapes."""
+        return build_localization_base(out, spec, seed=seed)
 
     def corpus(self, manifest: str, split: str = "train", limit: int = 400) -> list[str]:
         """Prompts and reference answers of up to `limit` samples: text for the tiny model's tokenizer."""

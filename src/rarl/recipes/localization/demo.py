@@ -1,17 +1,18 @@
 """`rarl demo --recipe vision-r1`: Vision-R1 on a CPU in minutes, with nothing downloaded.
 
-1. draw a synthetic localization task (0..2 named shapes per 112x112 image, at known boxes) and a separate
-   warm-up set of other images;
-2. build the offline tiny Qwen2.5-VL with a tokenizer trained on the task's prompts and answers, its image
-   processor's budget set to the task's frame (112x112: 16 visual tokens);
-3. warm it up into a "base" with a short supervised phase on the warm-up set, so it writes Qwen's JSON box
-   lists the way the released Qwen2.5-VL does (it stands in for Qwen2.5-VL-7B-Instruct);
-4. from that base, train the paper's comparison rows with equal budgets (samples seen): SFT on the
+1. draw the synthetic localization task (`synthetic-shapes` with its defaults: 0..2 named shapes per 112x112
+   image, at known boxes);
+2. the shipped base (`rarl.recipes.localization.demo_base`, a tiny Qwen2.5-VL that writes Qwen's JSON box
+   lists and localizes the shapes coarsely; it stands in for Qwen2.5-VL-7B-Instruct); `--base scratch`
+   rebuilds it first, `--base DIR` takes another;
+3. from that base, train the paper's comparison rows with equal budgets (samples seen): SFT on the
    ground-truth answers, and Vision-R1 (GRPO with the criterion-driven reward; STEP = 1, the paper's best);
-5. evaluate base / SFT / Vision-R1 on the test images, COCO-style (mAP, AP50, AP75, AR@100 with bootstrap
-   intervals, failure and negative-sample rates), and print the table; pictures of predictions are drawn.
+4. evaluate base / SFT / Vision-R1 on the test images, COCO-style (mAP, AP50, AP75, AR@100 with bootstrap
+   intervals, failure and negative-sample rates, paired verdicts), and print the table; pictures of
+   predictions are drawn.
 
-The numbers are whatever these runs produce on this machine; nothing is tuned toward a result.
+The learning rates are chosen on the validation split (`benchmarks/vr1_selection.py`); the numbers are
+whatever these runs produce on this machine.
 """
 
 from __future__ import annotations
@@ -21,9 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rarl.model.tiny import build_tiny_qwen2_5_vl
-from rarl.recipes.base import get_recipe
-from rarl.recipes.demo_common import DemoPhases, demo_folder, demo_sft_config, evaluate_demo, pick_scale
+from rarl.recipes.demo_common import (
+    DemoPhases,
+    check_outside,
+    demo_folder,
+    demo_sft_config,
+    evaluate_demo,
+    pick_scale,
+    resolve_base,
+)
+from rarl.recipes.localization.demo_base import (
+    IMAGE_SIZE,
+    MAX_OBJECTS,
+    SHIPPED_BASE,
+    WARMUP_DATA_SEED,
+    build_base,
+)
 from rarl.recipes.localization.prepare import prepare_localization
 from rarl.recipes.localization.samples import RECIPE_NAME
 from rarl.recipes.runs import run_grpo, run_sft
@@ -40,6 +54,7 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
+from rarl.utils.config import ConfigError
 
 log = logging.getLogger("rarl")
 
@@ -49,11 +64,7 @@ class DemoScale:
     """How big each phase is (`default` fits 10 minutes on 2 CPU cores; `smoke` well under one)."""
 
     num_images: int  # task images (split 80/10/10 by image)
-    warmup_images: int  # separate images for the warm-up
-    image_size: int  # frame side in pixels (a multiple of 28)
-    max_objects: int
-    warmup_steps: int
-    warmup_lr: float
+    base_spec: str  # the base `--base scratch` builds (`rarl.recipes.localization.demo_base.BASE_SPECS`)
     batch: int  # prompts per RL step = samples per SFT step
     num_generations: int
     rl_steps: int
@@ -61,7 +72,6 @@ class DemoScale:
     sft_lr: float
     beta: float
     max_new_tokens: int
-    num_layers: int  # decoder layers of the tiny model
     eval_samples: int | None
     n_boot: int
     val_every: int  # validation of the RL run every this many steps (eval.every; 0: none)
@@ -71,31 +81,22 @@ class DemoScale:
 SCALES: dict[str, DemoScale] = {
     "default": DemoScale(
         num_images=500,
-        warmup_images=600,
-        image_size=112,
-        max_objects=2,
-        warmup_steps=150,
-        warmup_lr=2e-3,
+        base_spec="default",
         batch=8,
-        num_generations=4,
-        rl_steps=16,
-        rl_lr=2e-4,
-        sft_lr=2e-4,
+        num_generations=8,
+        rl_steps=120,
+        rl_lr=1e-5,  # chosen on the validation split (benchmarks/vr1_selection.py, docs/vision-r1.md)
+        sft_lr=1e-5,
         beta=0.02,
         max_new_tokens=96,
-        num_layers=4,
         eval_samples=None,
         n_boot=200,
-        val_every=4,
+        val_every=20,
         val_samples=24,
     ),
     "smoke": DemoScale(
         num_images=40,
-        warmup_images=24,
-        image_size=56,
-        max_objects=1,
-        warmup_steps=3,
-        warmup_lr=2e-3,
+        base_spec="smoke",
         batch=2,
         num_generations=2,
         rl_steps=1,
@@ -103,7 +104,6 @@ SCALES: dict[str, DemoScale] = {
         sft_lr=2e-4,
         beta=0.02,
         max_new_tokens=48,
-        num_layers=2,
         eval_samples=4,
         n_boot=20,
         val_every=1,
@@ -114,10 +114,10 @@ SCALES: dict[str, DemoScale] = {
 
 def _pixels(scale: DemoScale) -> dict[str, int]:
     """The model's pixel budget: exactly the task's frame."""
-    return {"min_pixels": scale.image_size**2, "max_pixels": scale.image_size**2}
+    return {"min_pixels": IMAGE_SIZE**2, "max_pixels": IMAGE_SIZE**2}
 
 
-def _sft_config(
+def sft_config(
     model: str, manifest: Path, out: Path, steps: int, lr: float, scale: DemoScale, seed: int
 ) -> Any:
     return demo_sft_config(
@@ -133,7 +133,7 @@ def _sft_config(
     )
 
 
-def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: int) -> Any:
+def grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: int) -> Any:
     return TrainConfig(
         output_dir=str(out),
         seed=seed,
@@ -155,55 +155,70 @@ def _grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: 
     )
 
 
-DEMO_ENTRIES = ("data", "warmup-data", "tiny-model", "base", "sft", "vision-r1", "report")
+def prepare_demo_data(out: Path, scale: DemoScale, seed: int) -> Path:
+    """The demo's task (`synthetic-shapes` with its defaults) drawn into `out/data`."""
+    if seed == WARMUP_DATA_SEED:
+        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+    data = out / "data"
+    prepare_localization(
+        "synthetic-shapes", data, seed=seed, num_images=scale.num_images, image_size=IMAGE_SIZE,
+        max_objects=MAX_OBJECTS,
+    )  # fmt: skip
+    return data
+
+
+def resolve_demo_base(base: str | Path, out: Path, scale: DemoScale, seed: int) -> Path:
+    """The base model folder: `shipped` (the package's), `scratch` (built into `out/base` now) or a folder."""
+    return resolve_base(
+        base,
+        SHIPPED_BASE,
+        lambda: build_base(out / "base", scale.base_spec, seed=seed, check_against=out / "data"),
+        "make demo-base-vr1",
+    )
+
+
+DEMO_ENTRIES = ("data", "base", "sft", "vision-r1", "report")
 """What the demo writes into its folder; a rerun replaces these and nothing else (`demo_folder`)."""
 
 
-def run_demo(out: str | Path = "runs/demo-vision-r1", size: str = "default", seed: int = 0) -> dict[str, Any]:
+def run_demo(
+    out: str | Path = "runs/demo-vision-r1",
+    size: str = "default",
+    seed: int = 0,
+    base: str | Path = "shipped",
+) -> dict[str, Any]:
     """Run the demo end to end into `out` (new, empty, or an earlier demo's folder: `demo_folder`); returns the
-    evaluation results per model."""
+    evaluation results per model. `base`: `shipped` (default), `scratch` (rebuild the base first, `rarl
+    build-base --recipe vision-r1`) or a model folder."""
     scale = pick_scale(SCALES, size)
+    if seed == WARMUP_DATA_SEED:
+        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+    base_dir = None if str(base) == "scratch" else resolve_demo_base(base, Path(out), scale, seed)
+    if base_dir is not None:
+        check_outside(base_dir, Path(out), DEMO_ENTRIES, "--base")
     with demo_folder(out, RECIPE_NAME, DEMO_ENTRIES) as folder:
-        return _run_phases(folder, scale, seed)
+        return _run_phases(folder, scale, seed, base, base_dir)
 
 
-def _run_phases(out: Path, scale: DemoScale, seed: int) -> dict[str, Any]:
+def _run_phases(
+    out: Path, scale: DemoScale, seed: int, base: str | Path, base_dir: Path | None
+) -> dict[str, Any]:
     phases = DemoPhases(total=5)
 
     phases.start("synthetic shapes task")
-    shapes = {"image_size": scale.image_size, "max_objects": scale.max_objects}
-    data, warm = out / "data", out / "warmup-data"
-    prepare_localization("synthetic-shapes", data, seed=seed, num_images=scale.num_images, **shapes)
-    prepare_localization(
-        "synthetic-shapes",
-        warm,
-        seed=seed + 1000,
-        num_images=scale.warmup_images,
-        splits=(0.9, 0.05, 0.05),
-        **shapes,
-    )
+    data = prepare_demo_data(out, scale, seed)
     phases.done("prepare data")
 
-    phases.start("tiny Qwen2.5-VL")
-    recipe = get_recipe(RECIPE_NAME)
-    corpus = recipe.corpus(str(warm)) + recipe.corpus(str(data))  # type: ignore[attr-defined]
-    tiny = build_tiny_qwen2_5_vl(
-        out / "tiny-model", seed=seed, corpus=corpus, image_size=scale.image_size, num_layers=scale.num_layers
-    )
-    phases.done("build model")
-
-    phases.start("warm-up into a base that writes box lists")
-    base = run_sft(
-        _sft_config(str(tiny), warm, out / "base", scale.warmup_steps, scale.warmup_lr, scale, seed)
-    )
-    phases.done("warm-up")
+    phases.start("the base: " + ("built from scratch" if base_dir is None else str(base_dir)))
+    base_dir = base_dir if base_dir is not None else resolve_demo_base(base, out, scale, seed)
+    phases.done("base")
 
     phases.start(
         f"SFT ({scale.rl_steps} steps x {scale.batch} samples) and Vision-R1 ({scale.rl_steps} steps)"
     )
-    sft = run_sft(_sft_config(str(base), data, out / "sft", scale.rl_steps, scale.sft_lr, scale, seed))
+    sft = run_sft(sft_config(str(base_dir), data, out / "sft", scale.rl_steps, scale.sft_lr, scale, seed))
     phases.done("sft")
-    run_grpo(_grpo_config(str(base), data, out / "vision-r1", scale, seed))
+    run_grpo(grpo_config(str(base_dir), data, out / "vision-r1", scale, seed))
     phases.done("vision-r1")
 
     phases.start("evaluation (COCO-style, test split)")
@@ -211,7 +226,7 @@ def _run_phases(out: Path, scale: DemoScale, seed: int) -> dict[str, Any]:
         phases,
         out,
         data,
-        base=base,
+        base=base_dir,
         sft=sft,
         method="Vision-R1",
         run=out / "vision-r1",

@@ -89,14 +89,16 @@ def render_shapes(
 def read_synthetic_shapes(
     out_dir: str | os.PathLike,
     *,
-    num_images: int = 300,
+    num_images: int = 500,
     image_size: int = 112,
-    max_objects: int = 3,
+    max_objects: int = 2,
     grounding_fraction: float = 0.0,
     seed: int = 0,
     subdir: str = "images",
 ) -> LocalizationRead:
     """Draw `num_images` PNGs with 0..max_objects shapes into `out_dir/subdir`, deterministic by `seed`.
+
+    The defaults are the Vision-R1 demo's task (500 images of 112 x 112 pixels, 0..2 shapes each).
 
     An image without shapes is a negative sample. With `grounding_fraction` > 0, that share of the images
     holding exactly one shape of some kind is asked as grounding ("the red square") instead of detection.
