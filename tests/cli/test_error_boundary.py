@@ -68,7 +68,10 @@ def test_train_options_are_checked_before_the_model(override, fragments, manifes
         (["build-tiny", "--out", "OUT", "--seed", "-1"], "--seed must be in 0..4294967295"),
         (["demo", "--out", "OUT", "--size", "huge"], "--size: unknown demo size 'huge'"),
         (["demo", "--out", "OUT", "--size", "smoke", "--base", "NOPE"], "--base NOPE: not a model folder"),
-        (["demo", "--recipe", "vision-r1", "--out", "OUT", "--size", "smoke", "--seed", "1000"], "warm-up data seed"),
+        (
+            ["demo", "--recipe", "vision-r1", "--out", "OUT", "--size", "smoke", "--seed", "1000"],
+            "warm-up data seed",
+        ),
         (["build-base", "--out", "OUT", "--spec", "huge"], "unknown base spec 'huge'"),
         (["train", "--config", str(DEMO), "--stop-at-step", "0"], "--stop-at-step must be >= 1"),
         (["ablate", "--config", str(DEMO), "--out", "OUT", "--eval-max-samples", "0"], "--eval-max-samples"),
