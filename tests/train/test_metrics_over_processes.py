@@ -20,6 +20,7 @@ rank = acc.process_index
 values = {"loss": 1.0, "reward/injected_mean": 0.25} if rank == 0 else {"loss": 3.0}
 with open(f"{sys.argv[1]}/rank{rank}.json", "w") as f:
     json.dump(mean_over_processes(acc, values), f)
+acc.end_training()  # destroy the process group before exit (an undestroyed gloo group can abort at teardown)
 """
 
 
