@@ -46,6 +46,12 @@ def check_outside(path: str | Path, out: str | Path, entries: Sequence[str], opt
             )
 
 
+def check_data_seed(seed: int, warmup_seed: int) -> None:
+    """ConfigError when a demo's data seed is its shipped base's warm-up data seed (the two must never coincide)."""
+    if seed == warmup_seed:
+        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+
+
 def resolve_base(base: str | Path, shipped: Path, build: Callable[[], Path], rebuild: str) -> Path:
     """A demo's base model folder: `shipped` (the package's folder `shipped`), `scratch` (`build()` now) or a
     model folder; a missing shipped base or a folder without config.json is a one-line ConfigError (`rebuild`:

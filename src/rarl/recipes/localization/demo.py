@@ -24,6 +24,7 @@ from typing import Any
 
 from rarl.recipes.demo_common import (
     DemoPhases,
+    check_data_seed,
     check_outside,
     demo_folder,
     demo_sft_config,
@@ -54,7 +55,6 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
-from rarl.utils.config import ConfigError
 
 log = logging.getLogger("rarl")
 
@@ -157,8 +157,7 @@ def grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: i
 
 def prepare_demo_data(out: Path, scale: DemoScale, seed: int) -> Path:
     """The demo's task (`synthetic-shapes` with its defaults) drawn into `out/data`."""
-    if seed == WARMUP_DATA_SEED:
-        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+    check_data_seed(seed, WARMUP_DATA_SEED)
     data = out / "data"
     prepare_localization(
         "synthetic-shapes", data, seed=seed, num_images=scale.num_images, image_size=IMAGE_SIZE,
@@ -191,8 +190,7 @@ def run_demo(
     evaluation results per model. `base`: `shipped` (default), `scratch` (rebuild the base first, `rarl
     build-base --recipe vision-r1`) or a model folder."""
     scale = pick_scale(SCALES, size)
-    if seed == WARMUP_DATA_SEED:
-        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+    check_data_seed(seed, WARMUP_DATA_SEED)
     base_dir = None if str(base) == "scratch" else resolve_demo_base(base, Path(out), scale, seed)
     if base_dir is not None:
         check_outside(base_dir, Path(out), DEMO_ENTRIES, "--base")

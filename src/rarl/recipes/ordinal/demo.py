@@ -23,6 +23,7 @@ from typing import Any
 from rarl.recipes import demo_common
 from rarl.recipes.demo_common import (
     DemoPhases,
+    check_data_seed,
     check_outside,
     demo_folder,
     demo_sft_config,
@@ -45,7 +46,6 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
-from rarl.utils.config import ConfigError
 
 log = logging.getLogger("rarl")
 
@@ -105,8 +105,7 @@ def run_demo(
     `base`: `shipped` (default), `scratch` (rebuild the base first, `rarl build-base`) or a model folder.
     """
     scale = pick_scale(SCALES, size)
-    if seed == WARMUP_DATA_SEED:
-        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+    check_data_seed(seed, WARMUP_DATA_SEED)
     base_dir = None if str(base) == "scratch" else resolve_base(base, Path(out), scale, seed)  # fails early
     if base_dir is not None:
         check_outside(base_dir, Path(out), DEMO_ENTRIES, "--base")

@@ -24,6 +24,7 @@ from typing import Any
 
 from rarl.recipes.demo_common import (
     DemoPhases,
+    check_data_seed,
     check_outside,
     demo_folder,
     demo_sft_config,
@@ -48,7 +49,6 @@ from rarl.train.config import (
     StageConfig,
     TrainConfig,
 )
-from rarl.utils.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -204,8 +204,7 @@ def run_demo(
     a model folder.
     """
     scale = pick_scale(SCALES, size)
-    if seed == WARMUP_DATA_SEED:
-        raise ConfigError(f"--seed {seed} is the base's warm-up data seed; choose another")
+    check_data_seed(seed, WARMUP_DATA_SEED)
     base_dir = None if str(base) == "scratch" else resolve_demo_base(base, Path(out), scale, seed)
     if base_dir is not None:
         check_outside(base_dir, Path(out), DEMO_ENTRIES, "--base")
