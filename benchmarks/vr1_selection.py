@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rl-lrs", nargs="+", type=float, default=[1e-4, 3e-4, 1e-3])
     p.add_argument("--rl-steps", type=int, help="override the scale's steps (SFT gets steps x batch samples)")
     p.add_argument("--num-generations", type=int, help="override the scale's group size G")
+    p.add_argument(
+        "--batch", type=int, help="override the scale's prompts per RL step (= SFT samples per step)"
+    )
+    p.add_argument("--temperature", type=float, help="override the scale's rollout temperature")
     p.add_argument("--json", help="write every candidate's scores here")
     args = p.parse_args(argv)
 
@@ -52,6 +56,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scale = dataclasses.replace(scale, rl_steps=args.rl_steps)
     if args.num_generations:
         scale = dataclasses.replace(scale, num_generations=args.num_generations)
+    if args.batch:
+        scale = dataclasses.replace(scale, batch=args.batch)
+    if args.temperature:
+        scale = dataclasses.replace(scale, temperature=args.temperature)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data"

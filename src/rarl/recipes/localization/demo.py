@@ -76,6 +76,7 @@ class DemoScale:
     n_boot: int
     val_every: int  # validation of the RL run every this many steps (eval.every; 0: none)
     val_samples: int  # validation images (eval.max_samples)
+    temperature: float = 1.0  # rollout sampling temperature
 
 
 SCALES: dict[str, DemoScale] = {
@@ -140,7 +141,11 @@ def grpo_config(model: str, manifest: Path, out: Path, scale: DemoScale, seed: i
         recipe=RECIPE_NAME,
         model=ModelConfig(name_or_path=model, freeze_vision=False, **_pixels(scale)),
         data=DataConfig(manifest=str(manifest)),
-        rollout=RolloutConfig(num_generations=scale.num_generations, max_new_tokens=scale.max_new_tokens),
+        rollout=RolloutConfig(
+            num_generations=scale.num_generations,
+            max_new_tokens=scale.max_new_tokens,
+            temperature=scale.temperature,
+        ),
         reward=RewardConfig(name="vision-r1", kwargs={"matcher": "box_only", "overlap": "iou"}),
         algorithm=AlgorithmConfig(beta=scale.beta),
         optim=OptimConfig(lr=scale.rl_lr),
