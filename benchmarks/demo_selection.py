@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from selection import finish, train_candidates
+from selection import finish, reward_slopes, slope_cell, train_candidates
 
 
 def val_score(per_size: dict[int, Any]) -> float:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     rows: list[dict[str, Any]] = []
 
-    def score(method: str, lr: float, model: Path, seconds: float) -> None:
+    def score(method: str, lr: float, model: Path, seconds: float, run: Path | None = None) -> None:
         results = evaluate_models({"m": str(model)}, data, out / "eval" / f"{method}-{lr:g}", settings)["m"]
         row = {
             "method": method,
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **{f"{n}-img fail": round(r.failure_rate, 4) for n, r in sorted(results.items())},
             "train_seconds": round(seconds, 1),
         }
+        if run is not None:
+            row["reward_slopes"] = reward_slopes(run)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         lambda run, lr: run_grpo(
             _rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed)
         ),
-        score,
+        score, on_policy=True,
     )  # fmt: skip
 
     return report(args, rows, base)
@@ -105,11 +107,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def report(args: argparse.Namespace, rows: list[dict[str, Any]], base: Path | None) -> dict[str, Any]:
     """Print the candidates as a markdown table and the chosen learning rates; write the JSON summary."""
     sizes = ("1-img mae", "2-img tau", "4-img tau", "8-img tau")
-    print("| method | lr | val score | " + " | ".join(sizes) + " | 4-img fail | 8-img fail |")
-    print("|---|---:|---:|" + "---:|" * (len(sizes) + 2))
+    print(
+        "| method | lr | val score | "
+        + " | ".join(sizes)
+        + " | 4-img fail | 8-img fail | reward slope [95 % CI] |"
+    )
+    print("|---|---:|---:|" + "---:|" * (len(sizes) + 2) + "---|")
     for r in rows:
         cells = [f"{r[k]:.3f}" for k in sizes] + [f"{r['4-img fail']:.0%}", f"{r['8-img fail']:.0%}"]
-        print(f"| {r['method']} | {r['lr']:g} | {r['val_score']:.3f} | " + " | ".join(cells) + " |")
+        print(
+            f"| {r['method']} | {r['lr']:g} | {r['val_score']:.3f} | "
+            + " | ".join(cells)
+            + f" | {slope_cell(r)} |"
+        )
     return finish(args, rows, base, ("sft", "rarl"))
 
 

@@ -7,8 +7,9 @@ samples G completions per prompt with the trainer's own rollout at the demo's te
 the demo's stage-1 and stage-2 rewards (weights (1, 0, 1) and (1, 1, 1)) and applies the stage-2 RMO (k = 2)
 exactly as the trainer does (`GRPOTrainer.score` and `.mutate`). Per image count it prints:
 
-- entropy: mean per-token entropy of the sampling distribution (nats/token, the trainer's `entropy` metric);
-- distinct: distinct completions per group of G;
+- entropy: mean per-token entropy of the sampling distribution (nats/token, the trainer's `entropy` metric),
+  and the share of sampled tokens whose distribution has more than `FORKING_NATS` (the choices);
+- distinct: distinct completions per group of G; well formed: share of completions with format reward 1;
 - reward s1 / s2: mean on-policy reward under each stage's weights;
 - zero-var s1 / s2: share of groups whose G rewards are all equal (they give GRPO no gradient);
 - mixed: share of groups holding both a correct answer (well formed; for one image the exact level, for
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 SIZES = (1, 2, 4, 8)
+FORKING_NATS = 0.5
+"""A sampled token whose distribution has more entropy than this counts as a "forking" token (a choice)."""
 
 
 def correct_rows(components: dict[str, Any], n_images: int) -> Any:
@@ -75,6 +78,7 @@ def measure(trainer: Any, samples: list[Any], seed: int) -> dict[str, float]:
     row: dict[str, float] = {
         "prompts": B,
         "entropy": float((entropy * mask).sum() / mask.sum()),
+        "forking": float(((entropy > FORKING_NATS).float() * mask).sum() / mask.sum()),
         "distinct": sum(len(set(texts[b * G : (b + 1) * G])) for b in range(B)) / B,
     }
     n_images = samples[0].n
@@ -85,6 +89,7 @@ def measure(trainer: Any, samples: list[Any], seed: int) -> dict[str, float]:
         row[f"reward_{tag}"] = float(batch.onpolicy_rewards.mean())
         row[f"zero_var_{tag}"] = float(algo.zero_variance_groups(batch.rewards, G, std_eps).float().mean())
         if tag == "s1":
+            row["well_formed"] = float((batch.components["format"] == 1.0).float().mean())
             ok = correct_rows(batch.components, n_images).view(B, G)  # [B, G]
             row["correct"] = float(ok.float().mean())
             row["mixed"] = float((ok.any(dim=1) & ~ok.all(dim=1)).float().mean())
@@ -100,7 +105,9 @@ def measure(trainer: Any, samples: list[Any], seed: int) -> dict[str, float]:
 
 COLUMNS = (
     ("entropy", "entropy (nats/token)", ".3f"),
+    ("forking", f"tokens > {FORKING_NATS:g} nats", ".1%"),
     ("distinct", "distinct / G", ".2f"),
+    ("well_formed", "well formed", ".0%"),
     ("correct", "correct", ".0%"),
     ("reward_s1", "reward s1", ".3f"),
     ("zero_var_s1", "zero-var s1", ".0%"),

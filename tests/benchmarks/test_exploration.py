@@ -49,11 +49,13 @@ def test_smoke_run_reports_every_size_with_consistent_shares(tmp_path):
         assert row["prompts"] == 2
         assert row["entropy"] >= 0.0
         assert 1.0 <= row["distinct"] <= 4.0  # the smoke scale's G = 4
-        for key in ("correct", "mixed", "zero_var_s1", "zero_var_s2", "rmo_fired", "zero_var_after"):
+        for key in ("forking", "well_formed", "correct", "mixed", "zero_var_s1", "zero_var_s2", "rmo_fired"):
             assert 0.0 <= row[key] <= 1.0, key
         if row["distinct"] == 1.0:  # every group repeats one completion: no reward variance at all
             assert row["zero_var_s1"] == row["zero_var_s2"] == 1.0
         assert row["mixed"] <= min(row["correct"], 1.0 - row["correct"]) * 4 + 1e-9  # needs both kinds
+        assert row["correct"] <= row["well_formed"]
+        assert 0.0 <= row["zero_var_after"] <= 1.0
 
 
 def test_bad_options_fail_in_one_line(tmp_path):

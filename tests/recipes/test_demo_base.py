@@ -63,3 +63,23 @@ def test_demo_test_split_repeats_no_image_within_a_size(tmp_path: Path):
     assert repeated_images(data, "test", limit=SCALES["smoke"].eval_samples) == {1: 0, 2: 0, 4: 0, 8: 0}
     # a split drawn from too few images does repeat them, and the count says so
     assert repeated_images(data, "train")[8] > 0
+
+
+def test_warmup_labels_carry_the_specs_noise_and_the_clean_copy_has_the_same_images(tmp_path: Path):
+    from dataclasses import replace
+
+    from rarl.recipes.ordinal.manifest import load_manifest
+
+    spec = replace(BASE_SPECS["smoke"], label_noise=0.5)
+    noisy = load_manifest(warmup_data(tmp_path / "noisy", spec), "train")
+    clean = load_manifest(warmup_data(tmp_path / "clean", spec, clean=True), "train")
+    noisy_items = {Path(it.image).name: it for s in noisy for it in s.items}
+    clean_items = {Path(it.image).name: it for s in clean for it in s.items}
+    # the clean copy is labelled with the levels; the noisy one moves about a third of them by one level
+    assert all(it.label == it.meta["level"] for it in clean_items.values())
+    off = [abs(it.label - it.meta["level"]) for it in noisy_items.values()]
+    assert 0.15 < sum(d > 0 for d in off) / len(off) < 0.5 and max(off) <= 2
+    # same images and levels in both (the noise is on the labels only)
+    shared = noisy_items.keys() & clean_items.keys()
+    assert shared and all(noisy_items[k].meta["level"] == clean_items[k].meta["level"] for k in shared)
+    assert BASE_SPECS["default"].label_noise > 0 and BASE_SPECS["smoke"].label_noise == 0

@@ -7,9 +7,12 @@ stand-in is the folder `SHIPPED_BASE` (`rarl/recipes/ordinal/demo_base/`, a norm
 1. the offline tiny Qwen2.5-VL (`rarl.model.tiny`) with `BaseSpec.num_layers` decoder layers, random weights;
 2. a synthetic brightness warm-up split drawn with its own seed (`WARMUP_DATA_SEED`), so none of its images is
    one of the demo's train, val or test images (checked by content hash against the demo's data);
-3. supervised training on the reference answers of 1-, 2-, 4- and 8-image samples (cosine schedule);
-4. the base's own scores on the warm-up split's validation samples, written with the spec, the weights'
-   SHA-256 and the library versions to `rarl_base.json` in the folder.
+3. supervised training on the reference answers of 1-, 2-, 4- and 8-image samples (cosine schedule), whose
+   labels carry rating noise (`BaseSpec.label_noise`: each image's label is its level plus Gaussian noise,
+   rounded), so the base learns a spread over neighbouring values, as a pretrained model is unsure of a
+   rating, instead of one exact answer that sampling at temperature 1 would always repeat;
+4. the base's own scores on the warm-up split's validation samples against the clean levels, written with
+   the spec, the weights' SHA-256 and the library versions to `rarl_base.json` in the folder.
 
 Rebuild it with `rarl build-base --out DIR` (`make demo-base` rewrites the shipped copy); `rarl demo --base
 scratch` builds one into the demo's folder and starts from it. The same command on the same machine and
@@ -72,6 +75,7 @@ class BaseSpec:
     train_samples_per_size: int
     val_samples_per_size: int  # the base's reported scores (warm-up val split)
     max_new_tokens: int
+    label_noise: float = 0.0  # std of the Gaussian noise on the warm-up labels (levels), before rounding
 
 
 BASE_SPECS: dict[str, BaseSpec] = {
@@ -85,6 +89,7 @@ BASE_SPECS: dict[str, BaseSpec] = {
         train_samples_per_size=4000,
         val_samples_per_size=100,
         max_new_tokens=200,
+        label_noise=0.5,  # about one label in three is one level off
     ),
     "smoke": BaseSpec(
         num_layers=2,
@@ -100,11 +105,19 @@ BASE_SPECS: dict[str, BaseSpec] = {
 }
 
 
-def warmup_data(out: Path, spec: BaseSpec, *, quiet: bool = True) -> Path:
-    """The warm-up manifest (brightness, 1/2/4/8 images) drawn with `WARMUP_DATA_SEED` into `out`."""
+def warmup_data(out: Path, spec: BaseSpec, *, clean: bool = False, quiet: bool = True) -> Path:
+    """The warm-up manifest (brightness, 1/2/4/8 images) drawn with `WARMUP_DATA_SEED` into `out`.
+
+    Its labels carry `spec.label_noise`; `clean=True` draws the same images labelled with their levels.
+    """
     samples = {"train": spec.train_samples_per_size, "val": spec.val_samples_per_size, "test": 4}
     return brightness_data(
-        out, seed=WARMUP_DATA_SEED, num_images=spec.num_images, samples_per_size=samples, quiet=quiet
+        out,
+        seed=WARMUP_DATA_SEED,
+        num_images=spec.num_images,
+        samples_per_size=samples,
+        label_noise=0.0 if clean else spec.label_noise,
+        quiet=quiet,
     )
 
 
@@ -152,13 +165,15 @@ def build_base(
             warmup_steps=s.warmup_steps, scheduler="cosine",
         )  # fmt: skip
         trained = Path(run_sft(cfg))
+        scored = warmup_data(root / "warmup-clean", s, clean=True) if s.label_noise > 0 else warm
         settings = EvalSettings(split="val", max_new_tokens=s.max_new_tokens, n_boot=200, seed=seed)
-        results = evaluate_models({"base": str(trained)}, warm, root / "val-eval", settings)["base"]
+        results = evaluate_models({"base": str(trained)}, scored, root / "val-eval", settings)["base"]
         return trained, {
             "spec": asdict(s),
             "seed": seed,
             "warmup_data_seed": WARMUP_DATA_SEED,
-            "task": "synthetic brightness, levels 1..9",
+            "task": "synthetic brightness, levels 1..9"
+            + (f", training labels with noise std {s.label_noise:g}" if s.label_noise > 0 else ""),
             "disjoint_from": str(demo_manifest)
             if check_against is not None
             else f"the demo's data (seed {seed})",

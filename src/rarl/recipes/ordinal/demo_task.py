@@ -105,9 +105,14 @@ def brightness_data(
     num_images: int,
     samples_per_size: dict[str, int],
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    label_noise: float = 0.0,
     quiet: bool = False,
 ) -> Path:
-    """A manifest of the demo's task (synthetic brightness, 1/2/4/8-image samples) drawn with `seed` into `out`."""
+    """A manifest of the demo's task (synthetic brightness, 1/2/4/8-image samples) drawn with `seed` into `out`.
+
+    `label_noise` > 0 records each image's label as its level plus Gaussian noise of that std, rounded and
+    clipped to 1..9 (`rarl.recipes.ordinal.synthetic`); the images themselves do not depend on it.
+    """
     prepare(
         "synthetic",
         out,
@@ -117,6 +122,7 @@ def brightness_data(
         samples_per_size=dict(samples_per_size),
         property=PROPERTY,
         num_images=num_images,
+        label_noise=label_noise,
         quiet=quiet,
     )
     return out
