@@ -57,6 +57,7 @@ TRAINING_STATISTICS = (
     ("reward/onpolicy_mean", "on-policy reward"),
     ("zero_var_frac_before", "zero-variance groups before RMO"),
     ("rmo_mutated_frac", "groups mutated by RMO"),
+    ("zero_var_frac_after", "zero-variance groups after RMO"),
     ("kept_frac", "rollouts kept"),
 )
 """Per-step metrics of the GRPO trainer summarised per variant and stage under the ablation table."""

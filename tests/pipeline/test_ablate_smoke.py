@@ -55,8 +55,9 @@ def test_ablation_command_writes_one_table(tiny_model, manifest, tmp_path):
     stats = {
         tuple(c.strip() for c in line.split("|")[1:3]): line for line in table.splitlines() if "|" in line
     }
-    assert "groups mutated by RMO" in table
-    assert stats["no_rmo", "stage2"].rstrip(" |").split("|")[-2].strip() == "0.000"
+    header = next(line for line in table.splitlines() if "groups mutated by RMO" in line)
+    column = [c.strip() for c in header.split("|")].index("groups mutated by RMO")
+    assert stats["no_rmo", "stage2"].split("|")[column].strip() == "0.000"
     for name in VARIANTS:
         assert (tmp_path / "abl" / name / "final" / "config.json").is_file()
     assert (tmp_path / "abl" / "ablation_curves.png").is_file()
@@ -78,15 +79,17 @@ def test_training_statistics_are_step_means_per_stage():
                 "reward/onpolicy_mean": 2.0,
                 "zero_var_frac_before": 0.25,
                 "rmo_mutated_frac": 0.5,
+                "zero_var_frac_after": 0.5,
             },
             {
                 "stage": "s2",
                 "reward/onpolicy_mean": 3.0,
                 "zero_var_frac_before": 0.75,
                 "rmo_mutated_frac": 1.0,
+                "zero_var_frac_after": 1.0,
             },
         ]
     }
     lines = training_statistics(curves).splitlines()
-    assert lines[-2] == "| rarl | s1 | 1 | 1.000 | 0.500 | 0.000 | - |"
-    assert lines[-1] == "| rarl | s2 | 2 | 2.500 | 0.500 | 0.750 | - |"
+    assert lines[-2] == "| rarl | s1 | 1 | 1.000 | 0.500 | 0.000 | - | - |"
+    assert lines[-1] == "| rarl | s2 | 2 | 2.500 | 0.500 | 0.750 | 0.750 | - |"
