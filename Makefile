@@ -90,7 +90,7 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rarl demo
 
-# Rebuild the demo's shipped base (src/rarl/recipes/ordinal/demo_base/, about 20 minutes on 2 CPU cores).
+# Rebuild the demo's shipped base (src/rarl/recipes/ordinal/demo_base/, 20-35 minutes on 2 CPU cores).
 demo-base: $(STAMP)
 	$(BIN)/rarl build-base --out src/rarl/recipes/ordinal/demo_base
 

@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--sft-lrs", nargs="+", type=float, default=[1e-4, 2e-4, 5e-4])
     p.add_argument("--rl-lrs", nargs="+", type=float, default=[3e-4, 6e-4, 1.2e-3])
+    p.add_argument(
+        "--batch", type=int, help="override the scale's prompts per RL step (= SFT samples per step)"
+    )
+    p.add_argument(
+        "--stage-steps", type=int, nargs=2, metavar=("STAGE1", "STAGE2"), help="override the scale's RL steps"
+    )
+    p.add_argument("--temperature", type=float, help="override the demo's rollout temperature")
     p.add_argument("--eval-samples", type=int, default=None, help="val samples per size (default: all)")
     p.add_argument("--json", help="write every candidate's scores here")
     p.add_argument("--merge", nargs="+", help="only combine the --json files of earlier runs (one table)")
@@ -56,6 +63,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return report(args, sorted(merged.values(), key=lambda r: (r["method"], r["lr"])), base=None)
 
     scale = SCALES[args.scale]
+    if args.batch:
+        scale = dataclasses.replace(scale, batch=args.batch)
+    if args.stage_steps:
+        scale = dataclasses.replace(scale, stage1_steps=args.stage_steps[0], stage2_steps=args.stage_steps[1])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = out / "data"
@@ -72,6 +83,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress=False,
     )
     rows: list[dict[str, Any]] = []
+
+    def rarl_config(run: Path, lr: float) -> Any:
+        cfg = _rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed)
+        if args.temperature:
+            cfg.rollout.temperature = args.temperature
+        return cfg
 
     def score(method: str, lr: float, model: Path, seconds: float, run: Path | None = None) -> None:
         results = evaluate_models({"m": str(model)}, data, out / "eval" / f"{method}-{lr:g}", settings)["m"]
@@ -95,9 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )  # fmt: skip
     train_candidates(
         out, "rarl", args.rl_lrs,
-        lambda run, lr: run_grpo(
-            _rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed)
-        ),
+        lambda run, lr: run_grpo(rarl_config(run, lr)),
         score, on_policy=True,
     )  # fmt: skip
 

@@ -182,9 +182,7 @@ def build_base(
         typer.Option(help="Folder for the base model: new, empty, or an earlier base (its files replaced)."),
     ] = Path("runs/demo-base"),
     recipe: Annotated[str, typer.Option(help="Whose demo base: rarl, refine-iqa or vision-r1.")] = "rarl",
-    spec: Annotated[
-        str, typer.Option(help="default (about 20 minutes on 2 CPU cores) or smoke.")
-    ] = "default",
+    spec: Annotated[str, typer.Option(help="default (20-35 minutes on 2 CPU cores) or smoke.")] = "default",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Pretrain a recipe's demo base: a tiny Qwen2.5-VL trained on a warm-up split disjoint from the demo's data."""

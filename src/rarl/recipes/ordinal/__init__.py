@@ -168,5 +168,5 @@ class OrdinalRecipe(RecipeBase):
         return run_demo(out, size=size, seed=seed, base=base)
 
     def build_base(self, out: str | Path, spec: str = "default", seed: int = 0) -> Path:
-        """The demo's base: the tiny Qwen2.5-VL trained on a brightness warm-up split (about 20 minutes)."""
+        """The demo's base: the tiny Qwen2.5-VL trained on a brightness warm-up split (20-35 minutes)."""
         return build_ordinal_base(out, spec, seed=seed)
