@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--stage-steps", type=int, nargs=2, metavar=("STAGE1", "STAGE2"), help="override the scale's RL steps"
     )
     p.add_argument("--temperature", type=float, help="override the demo's rollout temperature")
+    p.add_argument(
+        "--balance-sizes",
+        action="store_true",
+        help="RL steps draw every image count equally (data.balance_sizes)",
+    )
     p.add_argument("--eval-samples", type=int, default=None, help="val samples per size (default: all)")
     p.add_argument("--json", help="write every candidate's scores here")
     p.add_argument("--merge", nargs="+", help="only combine the --json files of earlier runs (one table)")
@@ -88,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cfg = _rarl_config(str(base), data, run, dataclasses.replace(scale, rl_lr=lr), args.seed)
         if args.temperature:
             cfg.rollout.temperature = args.temperature
+        cfg.data.balance_sizes = args.balance_sizes
         return cfg
 
     def score(method: str, lr: float, model: Path, seconds: float, run: Path | None = None) -> None:

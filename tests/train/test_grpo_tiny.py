@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from rarl.recipes.ordinal.prompts import answer_text
 from rarl.recipes.runs import grpo_trainer
 from rarl.train.metrics_log import read_metrics
+from rarl.utils.config import ConfigError
 
 from .conftest import make_train_config
 
@@ -189,3 +191,24 @@ def test_shared_prompt_prefill_leaves_the_update_unchanged(tiny_model, manifest,
     assert plain_report["pg_loss"] != 0.0
     for key in ("pg_loss", "kl_loss", "kl", "entropy", "loss", "grad_norm"):
         assert abs(shared_report[key] - plain_report[key]) <= 1e-5 * max(1.0, abs(plain_report[key])), key
+
+
+def test_balance_sizes_draws_every_size_equally_each_step(tiny_model, manifest, tmp_path):
+    cfg = make_train_config(tiny_model, manifest, tmp_path / "run", prompts_per_step=3)
+    cfg.data.balance_sizes = True
+    trainer = grpo_trainer(cfg)
+    stage = cfg.stages[0]
+    drawn = []
+    for _ in range(2):
+        batch = trainer.rollout(stage)
+        assert sorted(s.n for s in batch.samples) == [1, 2, 4]
+        assert batch.rollout.completion_ids.shape[0] == 3 * cfg.rollout.num_generations
+        drawn += [s.sample_id for s in batch.samples]
+    assert len(set(drawn)) == 6  # no sample drawn twice within a size's epoch
+
+
+def test_balance_sizes_refuses_a_batch_the_sizes_do_not_divide(tiny_model, manifest, tmp_path):
+    cfg = make_train_config(tiny_model, manifest, tmp_path / "run", prompts_per_step=2)
+    cfg.data.balance_sizes = True
+    with pytest.raises(ConfigError, match=r"prompts_per_step \(2\) must divide by the number of sizes"):
+        grpo_trainer(cfg)

@@ -126,6 +126,9 @@ class DataConfig:
     sizes: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
     """Sample sizes used in training unless a stage narrows them; the recipe says what a size is (for
     `rarl`: images per sample)."""
+    balance_sizes: bool = False
+    """GRPO: every step draws the same number of prompts of each of the stage's sizes (`prompts_per_step` must
+    divide by their number), so the step's mean reward does not swing with the size mix."""
 
     def __post_init__(self) -> None:
         ok = bool(self.sizes) and all(s >= 1 for s in self.sizes)

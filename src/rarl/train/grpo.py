@@ -59,7 +59,7 @@ from rarl.train.errors import TrainingAborted
 from rarl.train.policy_update import policy_loss_fn, policy_update
 from rarl.train.progress import StepProgress
 from rarl.train.run_folder import checked_run_folder, holding_run_folder, prepare_output_dir
-from rarl.train.sampler import EpochSampler, rank_slice
+from rarl.train.sampler import EpochSampler, StratifiedSampler, rank_slice, size_strata
 from rarl.train.step_batch import StepBatch, TrainerState, batch_metrics
 from rarl.train.timing import PhaseTimer
 from rarl.train.update import mean_over_processes
@@ -94,6 +94,8 @@ class GRPOTrainer:
         policy_loss_fn(cfg.algorithm)  # an unusable loss (a plug-in too) fails now, not at the first update
         loaded: dict[tuple[str, tuple[int, ...]], list[Any]] = {}  # stages with the same data read it once
         self.pools = {stage.name: self._load_pool(stage, loaded) for stage in cfg.stages}
+        balance = cfg.data.balance_sizes  # each stage's samples by size, every size drawn equally per step
+        self.strata = {s.name: size_strata(recipe, self._manifest(s), cfg, s) for s in cfg.stages if balance}
         self.model_tasks = stage_tasks(recipe, cfg.stages, self._manifest, self.pools)  # rarl_task.json
         for stage in cfg.stages:
             self.recipe.resolve_mode(stage.mode)  # an unknown prompt mode fails now, not at its first step
@@ -118,7 +120,7 @@ class GRPOTrainer:
         )
         self.state = TrainerState()
         self.guard = NonFiniteGuard(cfg.guards)
-        self.samplers: dict[str, EpochSampler] = {}
+        self.samplers: dict[str, EpochSampler | StratifiedSampler] = {}
         self.best_seen: dict[str, algo.BestSeen] = {}  # RMO memory: sample_id -> best on-policy completion
         self.logger: Any = None
 
@@ -165,11 +167,11 @@ class GRPOTrainer:
             first += stage.steps
         return out
 
-    def _sampler(self, stage: StageConfig) -> EpochSampler:
+    def _sampler(self, stage: StageConfig) -> EpochSampler | StratifiedSampler:
         if stage.name not in self.samplers:
-            sampler = EpochSampler(
-                self.pools[stage.name], seed=self.cfg.seed + 17 * (self.cfg.stages.index(stage) + 1)
-            )
+            seed = self.cfg.seed + 17 * (self.cfg.stages.index(stage) + 1)
+            strata, pool = self.strata.get(stage.name), self.pools[stage.name]
+            sampler = StratifiedSampler(strata, seed) if strata else EpochSampler(pool, seed)
             if stage.name in self.state.sampler:
                 sampler.load_state_dict(self.state.sampler[stage.name])
             self.samplers[stage.name] = sampler
@@ -412,11 +414,7 @@ class GRPOTrainer:
         local = batch_metrics(batch, self.cfg.algorithm.std_eps)
         local.update(update_metrics)
         metrics = mean_over_processes(self.accelerator, local)
-        metrics.update(
-            step=self.state.global_step,
-            stage=stage.name,
-            skipped_steps=self.state.skipped_steps,
-        )
+        metrics.update(step=self.state.global_step, stage=stage.name, skipped_steps=self.state.skipped_steps)
         every = self.cfg.logging.sample_every
         if self.logger is not None and every and self.state.global_step % every == 0:
             self.logger.log_samples(

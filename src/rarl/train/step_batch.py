@@ -46,7 +46,7 @@ class TrainerState:
     global_step: int = 0
     stage_index: int = 0
     step_in_stage: int = 0
-    sampler: dict[str, dict[str, int]] = field(default_factory=dict)  # stage name -> sampler state
+    sampler: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage name -> sampler state
     skipped_steps: int = 0
     reward_errors: int = 0
 
