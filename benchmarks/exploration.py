@@ -5,7 +5,8 @@
 From the demo's base and data (the demo's scale and seed; validation split, never the test split), this
 samples G completions per prompt with the trainer's own rollout at the demo's temperature, scores them with
 the demo's stage-1 and stage-2 rewards (weights (1, 0, 1) and (1, 1, 1)) and applies the stage-2 RMO (k = 2)
-exactly as the trainer does (`GRPOTrainer.score` and `.mutate`). Per image count it prints:
+exactly as the trainer does (`GRPOTrainer.score` and `.mutate`); the shares it reports are the trainer's own
+step metrics of such a batch (`rarl.train.step_batch.batch_metrics`). Per image count it prints:
 
 - entropy: mean per-token entropy of the sampling distribution (nats/token, the trainer's `entropy` metric),
   and the share of sampled tokens whose distribution has more than `FORKING_NATS` (the choices);
@@ -44,13 +45,12 @@ def measure(trainer: Any, samples: list[Any], seed: int) -> dict[str, float]:
     """One size's statistics: sample, score under both stages' rewards, mutate under stage 2."""
     import torch
 
-    from rarl import algorithms as algo
     from rarl.model.logprobs import token_logprobs
     from rarl.model.rollout import generate
-    from rarl.train.step_batch import StepBatch
+    from rarl.train.step_batch import StepBatch, batch_metrics
 
     cfg = trainer.cfg
-    G, std_eps = cfg.rollout.num_generations, cfg.algorithm.std_eps
+    G = cfg.rollout.num_generations
     stage1, stage2 = cfg.stages
     rollout = generate(
         trainer.policy,
@@ -86,20 +86,22 @@ def measure(trainer: Any, samples: list[Any], seed: int) -> dict[str, float]:
         batch = StepBatch(samples=samples, rollout=rollout, group_size=G)
         reward_fn = trainer._reward_fn(stage)
         trainer.score(batch, reward_fn, stage)
-        row[f"reward_{tag}"] = float(batch.onpolicy_rewards.mean())
-        row[f"zero_var_{tag}"] = float(algo.zero_variance_groups(batch.rewards, G, std_eps).float().mean())
+        trainer.mutate(batch, stage, reward_fn)  # stage 1 has RMO off: nothing mutated
+        trainer.compute_advantages(batch)
+        logged = batch_metrics(batch, cfg.algorithm.std_eps)  # what the trainer logs for such a step
+        row[f"reward_{tag}"] = logged["reward/onpolicy_mean"]
+        row[f"zero_var_{tag}"] = logged["zero_var_frac_before"]
         if tag == "s1":
-            row["well_formed"] = float((batch.components["format"] == 1.0).float().mean())
+            row["well_formed"] = logged["reward/format"]
             ok = correct_rows(batch.components, n_images).view(B, G)  # [B, G]
             row["correct"] = float(ok.float().mean())
             row["mixed"] = float((ok.any(dim=1) & ~ok.all(dim=1)).float().mean())
         else:
-            trainer.mutate(batch, stage, reward_fn)
             fired = batch.rmo_mask.view(B, G).any(dim=1)  # [B]
             gain = (batch.rewards - batch.onpolicy_rewards).view(B, G).sum(dim=1)  # [B]
-            row["rmo_fired"] = float(fired.float().mean())
+            row["rmo_fired"] = logged["rmo_mutated_frac"]
             row["rmo_gain"] = float(gain[fired].mean()) if bool(fired.any()) else 0.0
-            row["zero_var_after"] = float(algo.zero_variance_groups(batch.rewards, G, std_eps).float().mean())
+            row["zero_var_after"] = logged["zero_var_frac_after"]
     return row
 
 
