@@ -84,7 +84,8 @@ def training_statistics(curves: Mapping[str, Sequence[Mapping[str, Any]]]) -> st
             for key, _ in TRAINING_STATISTICS:
                 values = [float(r[key]) for r in stage_rows if r.get(key) is not None]
                 cells.append(f"{sum(values) / len(values):.3f}" if values else "-")
-            lines.append(f"| {name} | {stage} | {len(stage_rows)} | " + " | ".join(cells) + " |")
+            steps = len({r.get("step", i) for i, r in enumerate(stage_rows)})  # a validation row: its step's
+            lines.append(f"| {name} | {stage} | {steps} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

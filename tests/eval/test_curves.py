@@ -13,7 +13,7 @@ import yaml
 import rarl.recipes.localization.evaluation as localization_evaluation
 import rarl.recipes.ordinal.report as ordinal_report
 import rarl.recipes.quality.evaluation as quality_evaluation
-from rarl.eval.curves import recipe_curves, reward_changes, stage_boundaries
+from rarl.eval.curves import DEFAULT_PANELS, recipe_curves, reward_changes, stage_boundaries
 from rarl.eval.plots import plot_training_curves, training_curves_figure
 from rarl.recipes import get_recipe
 from rarl.recipes.quality.reward import QualityTaskReward
@@ -305,10 +305,8 @@ def test_a_threshold_switch_inside_a_stage_is_marked_with_its_values(tmp_path, r
     # the Vision-R1 report passes the recipe's schedule
     localization_evaluation.write_localization_report(tmp_path / "r", {}, title="t", curves={"run": rows})
     assert recorded[-1]["schedule"] == schedule
-    assert recorded[-1] == {
-        **recipe_curves(get_recipe("vision-r1")),
-        "panels": localization_evaluation.CURVE_PANELS,
-    }
+    assert recorded[-1] == recipe_curves(get_recipe("vision-r1"))
+    assert recorded[-1]["panels"] == localization_evaluation.CURVE_PANELS
     assert_png(tmp_path / "r" / "training_curves.png")
     # and says under the figure where the threshold stepped up, or that it never did
     assert "- run: xi0 0.5 from step 1, 0.75 from step 4\n" in (tmp_path / "r" / "report.md").read_text()
@@ -324,9 +322,7 @@ def test_the_vision_r1_figure_has_boxes_per_answer_on_their_own_scale():
     rows = engine_rows(
         lambda t: {**logged, "reward/num_predictions": 0.5 * t, "reward/true_positives": 0.25 * t}
     )
-    fig = training_curves_figure(
-        rows, panels=localization_evaluation.CURVE_PANELS, **recipe_curves(get_recipe("vision-r1"))
-    )
+    fig = training_curves_figure(rows, **recipe_curves(get_recipe("vision-r1")))
     p = panels(fig)
     assert legend(p["Reward components"]) == ["format", "recall", "precision", "count"]
     boxes = p["Boxes per answer (mean)"]
@@ -407,7 +403,12 @@ def test_the_recipe_chooses_which_validation_metrics_are_plotted(training_log):
         "blur/think/srcc_prob",
     ]
     assert len(legend(panels(training_curves_figure(rows))["Validation"])) == 22  # no choice: every metric
-    assert recipe_curves(object()) == {"components": (), "schedule": (), "validation": ()}
+    assert recipe_curves(object()) == {
+        "panels": DEFAULT_PANELS,
+        "components": (),
+        "schedule": (),
+        "validation": (),
+    }
 
 
 # ---------------------------------------------------------------------------------- the callers

@@ -88,8 +88,10 @@ def test_training_statistics_are_step_means_per_stage():
                 "rmo_mutated_frac": 1.0,
                 "zero_var_frac_after": 1.0,
             },
+            {"stage": "s2", "step": 7, "eval/srcc": 0.5},  # a validation row is not a step of its own
         ]
     }
+    curves["rarl"][1]["step"], curves["rarl"][2]["step"] = 6, 7
     lines = training_statistics(curves).splitlines()
     assert lines[-2] == "| rarl | s1 | 1 | 1.000 | 0.500 | 0.000 | - | - |"
     assert lines[-1] == "| rarl | s2 | 2 | 2.500 | 0.500 | 0.750 | 0.750 | - |"

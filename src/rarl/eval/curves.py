@@ -281,11 +281,12 @@ def stage_boundaries(
 # ------------------------------------------------------------------------------------------- panels
 
 
-def recipe_curves(recipe: Any) -> dict[str, tuple[str, ...]]:
-    """The figure settings a recipe declares, as keyword arguments of `plot_training_curves`: its reward
-    components, the per-step reward settings whose change it marks, the validation metrics it plots (each
-    empty, so everything logged, when the recipe does not say)."""
+def recipe_curves(recipe: Any) -> dict[str, tuple[Any, ...]]:
+    """The figure settings a recipe declares, as keyword arguments of `plot_training_curves`: its panels
+    (`DEFAULT_PANELS` unless it says), its reward components, the per-step reward settings whose change it
+    marks, the validation metrics it plots (each empty, so everything logged, when the recipe does not say)."""
     return {
+        "panels": tuple(getattr(recipe, "curve_panels", ())) or DEFAULT_PANELS,
         "components": tuple(getattr(recipe, "curve_components", ())),
         "schedule": tuple(getattr(recipe, "curve_schedule", ())),
         "validation": tuple(getattr(recipe, "curve_validation", ())),

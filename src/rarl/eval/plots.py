@@ -116,6 +116,7 @@ def _draw_boundary(ax: Axes, b: StageBoundary, color: str, reward_panel: bool, l
         va="top",
         ha="right" if left else "left",
         bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        zorder=1,  # under the curves: a label must not hide the data that runs behind it
     )
 
 

@@ -99,6 +99,8 @@ class Recipe(Protocol):
     """Reward settings logged per step (`reward/<name>`) whose change inside a stage the figure marks."""
     curve_validation: tuple[str, ...]
     """Validation metrics the figure plots (names or shell patterns; empty: every one logged)."""
+    curve_panels: tuple[tuple[str, tuple[str, ...]], ...]
+    """The figure's (title, keys) panels (empty: `rarl.eval.curves.DEFAULT_PANELS`)."""
     images_per_sample: int | None
     """The most images one prompt holds, for `rarl plan` (None: the largest of the config's `sizes`)."""
 
@@ -165,6 +167,9 @@ class RecipeBase:
     curve_validation: tuple[str, ...] = ()
     """The validation metrics the training-curve figure plots (`eval/<name>`, names or shell patterns such as
     `*/think/srcc`); empty: every one logged."""
+    curve_panels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The training-curve figure's (title, keys) panels, for a recipe that logs a quantity on a scale of its
+    own (Vision-R1's boxes per answer); empty: `rarl.eval.curves.DEFAULT_PANELS`."""
     images_per_sample: int | None = None
     """The most images one prompt of the recipe holds, which `rarl plan` sizes activations for (None: the
     largest of the config's `data.sizes` and stage `sizes`, what a `rarl` sample holds)."""

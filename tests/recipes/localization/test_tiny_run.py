@@ -71,9 +71,8 @@ def test_grpo_two_steps_switch_thresholds(tiny_model, shapes_56, tmp_path):
     assert (final / "config.json").is_file()
     # the report's figure of this run: the recipe's reward components, the boxes per answer, and the step
     # where the thresholds rise marked with their values
-    figure = training_curves_figure(
-        tmp_path / "grpo", panels=CURVE_PANELS, **recipe_curves(get_recipe("vision-r1"))
-    )
+    figure = training_curves_figure(tmp_path / "grpo", **recipe_curves(get_recipe("vision-r1")))
+    assert recipe_curves(get_recipe("vision-r1"))["panels"] == CURVE_PANELS
     panels = {ax.get_title(): ax for ax in figure.axes}
     components = panels["Reward components"]
     assert [t.get_text() for t in components.get_legend().get_texts()] == [

@@ -53,16 +53,18 @@ def test_combined_table_reads_numeric_and_probability_rows():
 
         return {"scoring": {"no_think": {"KonIQ": {"numeric": block(num), "prob": block(prob)}}}}
 
+    full = results(0.5, 0.9)  # with think-mode answers of 30 characters of thinking on average
+    full["scoring"]["think"] = {"KonIQ": {"think_chars": 30.0}}
     sections = {
         "": {"t": {"Baseline": results(0.1, 0.2)}},
-        "Stage-2 attributes (Table 6)": {
-            "t": {"PD v, PM v, Num.": results(0.5, 0.9), "PD v, PM v, Prob.": results(0.5, 0.9)}
-        },
+        "Stage-2 attributes (Table 6)": {"t": {"PD v, PM v, Num.": full, "PD v, PM v, Prob.": full}},
     }
     table = plan.render(sections, "Ablations", None)
-    assert "| Stage-2 attributes (Table 6) | PD v, PM v, Num. | 0.500 |" in table
-    assert "| Stage-2 attributes (Table 6) | PD v, PM v, Prob. | 0.900 |" in table
-    assert "| Base | Baseline | 0.200 |" in table
+    assert "| Section | Model | KonIQ | think length (chars) |" in table
+    assert "| Stage-2 attributes (Table 6) | PD v, PM v, Num. | 0.500 | 30.0 |" in table
+    assert "| Stage-2 attributes (Table 6) | PD v, PM v, Prob. | 0.900 | 30.0 |" in table
+    assert "| Base | Baseline | 0.200 | - |" in table  # no think-mode answers
+    assert table.index("w/o think)**") < table.index("w think)**")  # the paper's table, then think mode
 
 
 def test_score_command(tiny_model, scoring_manifest):

@@ -182,6 +182,27 @@ def test_mapping_splits_and_merge(tmp_path):
     assert set(load_quality_task(tmp_path / "merged")["scales"]) == {"synthetic-blur", "synthetic-noise"}
 
 
+def test_synthetic_label_noise_keeps_the_images_and_records_the_exact_mos(tmp_path):
+    """`label_noise` draws the same images with subjective (noisy) MOS labels, the exact MOS kept in meta."""
+    exact = prepare_quality("synthetic-quality", tmp_path / "exact", num_images=60, split="train")
+    noisy = prepare_quality(
+        "synthetic-quality", tmp_path / "noisy", num_images=60, split="train", label_noise=0.5
+    )
+    assert exact.counts == noisy.counts
+    a, b = (
+        load_quality_manifest(tmp_path / "exact", "train"),
+        load_quality_manifest(tmp_path / "noisy", "train"),
+    )
+    for x, y in zip(a, b):
+        assert Path(x.images[0]).read_bytes() == Path(y.images[0]).read_bytes()
+        assert y.meta["mos_clean"] == x.mos == synthetic_mos(x.meta["severity"])
+        assert 0.0 <= y.mos <= 4.99 and round(y.mos, 2) == y.mos
+    errors = np.array([y.mos - x.mos for x, y in zip(a, b)])
+    assert (errors != 0).mean() > 0.9 and 0.3 < errors.std() < 0.6  # about std 0.5 (clipped at the ends)
+    with pytest.raises(DataError, match="label_noise"):
+        prepare_quality("synthetic-quality", tmp_path / "bad", num_images=6, label_noise=-1)
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match="missing column"):
         (tmp_path / "x.csv").write_text("foo,bar\n1,2\n")

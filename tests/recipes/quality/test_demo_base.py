@@ -32,10 +32,18 @@ def test_build_base_smoke_writes_a_loadable_model_with_its_record(tmp_path: Path
     assert sha256_file(out / "model.safetensors") == info["model_sha256"]
     policy = load_policy(out, dtype="float32")
     assert policy.model.config.vision_config.hidden_size == spec.vision_hidden_size
-    # both phases ran: perception (no_think) first, then scoring (think) from its result
+    # both phases ran: perception (no_think) first, then scoring (think) with perception mixed in, from its result
     assert (tmp_path / "work" / "perception" / "final").is_dir() and (tmp_path / "work" / "scoring").is_dir()
+    mixed = get_recipe("refine-iqa").load_samples(str(tmp_path / "work" / "warmup-data" / "mixed"), "train")
+    assert {"score", "distortion", "grounding"} <= {x.task for x in mixed}
     warm = tmp_path / "work" / "warmup-data" / "quality"
     assert not manifest_image_digests(warm) & manifest_image_digests(tmp_path / "work" / "demo-data")
+    # the scoring labels are noisy, and the reported scores are on the same images with exact labels
+    assert "noise std 0.5" in info["task"]
+    noisy = get_recipe("refine-iqa").load_samples(str(warm), "val")
+    exact = get_recipe("refine-iqa").load_samples(str(tmp_path / "work" / "warmup-clean" / "quality"), "val")
+    assert [x.sample_id for x in noisy] == [x.sample_id for x in exact]
+    assert all(y.mos == x.meta["mos_clean"] for x, y in zip(noisy, exact))
 
 
 def test_build_base_refuses_data_that_overlaps_the_warmup_split(tmp_path: Path):
@@ -52,6 +60,10 @@ def test_shipped_base_is_a_small_model_folder_that_perceives_both_distortions():
     scores = info["val_scores"]
     for dataset in ("synthetic-underexposure", "synthetic-overexposure"):
         assert scores[f"{dataset}/think/srcc"] >= 0.5, (dataset, scores)
+    # it still answers the stage-1 perception questions (right at least sometimes), and was warmed up on
+    # noisy scores (a coarse scorer that samples several answers per image)
+    assert scores["perception/severity"] > 0 and scores["perception/object"] > 0, scores
+    assert info["spec"]["label_noise"] > 0
 
 
 def test_demo_base_resolves_through_the_recipe(tmp_path: Path):

@@ -36,6 +36,24 @@ def test_prompts_per_mode(recipe, scoring_manifest, perception_manifest):
     assert "undistorted original" in content[-1]["text"]
 
 
+def test_without_a_mode_each_task_is_asked_and_answered_in_its_own(
+    recipe, scoring_manifest, perception_manifest
+):
+    """A run without a prompt mode (the base's mixed warm-up) asks scoring questions in think mode and
+    perception questions in no_think mode, prompt and reference answer alike."""
+    score = recipe.load_samples(str(scoring_manifest), "train")[0]
+    choice = next(s for s in recipe.load_samples(str(perception_manifest), "train") if s.task != "grounding")
+    assert (
+        recipe.messages(score)[0]["content"][-1]["text"]
+        == recipe.messages(score, "think")[0]["content"][-1]["text"]
+    )
+    assert recipe.reference_answer(score).startswith("<think>")
+    asked = recipe.messages(choice)[0]["content"][-1]["text"]
+    assert asked == recipe.messages(choice, "no_think")[0]["content"][-1]["text"] and "<think>" not in asked
+    assert recipe.reference_answer(choice) == recipe.reference_answer(choice, "no_think")
+    assert recipe.messages(choice, "think")[0]["content"][-1]["text"] != asked  # an explicit mode still rules
+
+
 def test_reference_answers_earn_the_full_reward(recipe, scoring_manifest, perception_manifest):
     samples = recipe.load_samples(str(scoring_manifest), "train")[:4] + recipe.load_samples(
         str(perception_manifest), "train"

@@ -54,7 +54,11 @@ from rarl.recipes.localization.ablations import ABLATIONS
 from rarl.recipes.localization.demo import run_demo
 from rarl.recipes.localization.demo_base import SHIPPED_BASE
 from rarl.recipes.localization.demo_base import build_base as build_localization_base
-from rarl.recipes.localization.evaluation import evaluate_localization, write_localization_report
+from rarl.recipes.localization.evaluation import (
+    CURVE_PANELS,
+    evaluate_localization,
+    write_localization_report,
+)
 from rarl.recipes.localization.metrics import DETECTION_METRICS
 from rarl.recipes.localization.prepare import LOCALIZATION_SOURCES, prepare_localization
 from rarl.recipes.localization.prompts import prompt_text, reference_text, user_turn
@@ -82,6 +86,7 @@ class LocalizationRecipe(RecipeBase):
     images_per_sample = 1  # one image per question, whatever `sizes` says
     shipped_base = SHIPPED_BASE
     curve_components = ("format", "recall", "precision", "count")
+    curve_panels = CURVE_PANELS  # the boxes per answer get a panel of their own
     curve_schedule = (
         "xi0",
     )  # the logged threshold of the progressive rule: `step_fraction` switches mid-stage

@@ -382,7 +382,7 @@ def write_localization_report(
     if curves:
         # this recipe's reward components, boxes per answer, threshold schedule and validation metrics
         figure = recipe_curves(RECIPES["vision-r1"])
-        plot_training_curves(dict(curves), out / "training_curves.png", panels=CURVE_PANELS, **figure)
+        plot_training_curves(dict(curves), out / "training_curves.png", **figure)
         lines += ["", "![training curves](training_curves.png)"]
         thresholds = threshold_lines(curves)
         if thresholds:  # the progressive rule: where the IoU thresholds stepped up (marked in the figure)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rarl.data.errors import DataError
-from rarl.eval.curves import LogSource
+from rarl.eval.curves import DEFAULT_PANELS, LogSource
 from rarl.recipes.base import Conversation, RecipeBase, register_recipe
 from rarl.recipes.quality.ablations import ABLATIONS
 from rarl.recipes.quality.demo import run_demo
@@ -76,6 +76,11 @@ class QualityRecipe(RecipeBase):
         "task/grounding",
         "perception_format",
     )
+    curve_panels = (  # the think length (characters, Table 5's "think collapse") on a scale of its own
+        *DEFAULT_PANELS[:2],
+        ("Think length (characters)", ("reward/think_chars",)),
+        *DEFAULT_PANELS[2:],
+    )
 
     def __init__(self, eval_modes: Sequence[str] = (THINK, NO_THINK)) -> None:
         """`eval_modes`: the prompt modes the scoring evaluation answers in (paper Table 3: both)."""
@@ -96,8 +101,10 @@ class QualityRecipe(RecipeBase):
         return load_quality_manifest(manifest, split)
 
     def messages(self, sample: QualitySample, mode: str | None = None) -> Conversation:
-        """One user turn: the image(s) (original first for full-reference questions), then the question."""
-        text = prompt_text(sample, self.resolve_mode(mode))
+        """One user turn: the image(s) (original first for full-reference questions), then the question, in
+        `mode`; without one, each task's own mode (`task_mode`), as `reference_answer` answers it, so one run
+        (the base's warm-up) can train scoring and perception questions mixed in a batch."""
+        text = prompt_text(sample, self.task_mode(sample, mode))
         content: list[dict[str, Any]] = [{"type": "image", "image": image} for image in sample.load_images()]
         content.append({"type": "text", "text": text})
         return [{"role": "user", "content": content}]
@@ -105,9 +112,14 @@ class QualityRecipe(RecipeBase):
     def reference_answer(self, sample: QualitySample, mode: str | None = None) -> str:
         """The ground truth in the mode's format. The engine asks without a mode and gets the think form for
         scoring questions (stage 2) and the no_think form for perception questions (stage 1)."""
+        return reference_text(sample, self.task_mode(sample, mode))
+
+    def task_mode(self, sample: QualitySample, mode: str | None) -> str:
+        """`mode`, else the sample's own: think for scoring questions (stage 2), no_think for perception
+        questions (stage 1)."""
         if mode is None:
-            mode = THINK if sample.task == "score" else NO_THINK
-        return reference_text(sample, self.resolve_mode(mode))
+            mode = THINK if sample.task == SCORE_TASK else NO_THINK
+        return self.resolve_mode(mode)
 
     def target(self, sample: QualitySample) -> Any:
         """The MOS on [0, 5) for scoring questions, a dict with the task for perception questions."""

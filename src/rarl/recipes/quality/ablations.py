@@ -9,8 +9,11 @@
 
 Numeric vs probability-based inference (Table 6 rows 3-4) is not a run: every evaluation reports both, and
 the table shows the full model's numeric row beside its probability row. As in the paper, a cell is the
-average of SRCC and PLCC on one dataset, answered in the no_think mode ("Refine-IQA-S2 (w/o think)") when
-the evaluation has it.
+average of SRCC and PLCC on one dataset, answered in the no_think mode ("Refine-IQA-S2 (w/o think)"); when
+the evaluation has the think mode too, a second table gives the same rows answered in it (a model trained
+to score in think mode only, such as the demo's, fails many no_think answers). The last column is the run's mean think length in the think-mode evaluation
+(characters inside `<think>..</think>`, averaged over datasets), to see whether a variant's thinking
+collapses.
 """
 
 from __future__ import annotations
@@ -61,9 +64,9 @@ for header, label, run, inference in [
     INFERENCE[label] = inference
 
 
-def _cell(results: dict[str, Any], dataset: str, inference: str) -> str:
+def _cell(results: dict[str, Any], dataset: str, inference: str, mode: str) -> str:
     modes = results.get("scoring", {})
-    per = modes.get("no_think") or next(iter(modes.values()), {})
+    per = modes.get(mode) or {}
     m = per.get(dataset, {}).get(inference)
     if not m:
         return "-"
@@ -71,27 +74,33 @@ def _cell(results: dict[str, Any], dataset: str, inference: str) -> str:
     return "-" if not math.isfinite(value) else f"{value:.3f}"
 
 
+def _think_length(results: dict[str, Any]) -> str:
+    """Mean characters of thinking per think-mode answer over the datasets ("-" without a think mode)."""
+    lengths = [r.get("think_chars") for r in results.get("scoring", {}).get("think", {}).values()]
+    lengths = [float(v) for v in lengths if isinstance(v, (int, float)) and math.isfinite(v)]
+    return f"{sum(lengths) / len(lengths):.1f}" if lengths else "-"
+
+
 def _render(sections: dict[str, dict[str, dict[str, Any]]], title: str, settings: Any) -> str:
-    datasets = sorted(
-        {
-            d
-            for tasks in sections.values()
-            for rows in tasks.values()
-            for r in rows.values()
-            for per in r.get("scoring", {}).values()
-            for d in per
-        }
-    )
-    lines = [f"**{title} (mean of SRCC and PLCC per dataset, w/o think)**", ""]
-    lines.append("| Section | Model | " + " | ".join(datasets) + " |")
-    lines.append("|---|---|" + "---:|" * len(datasets))
-    for header, tasks in sections.items():
-        for rows in tasks.values():
-            for label, results in rows.items():
-                inference = INFERENCE.get(label, "prob")
-                cells = [_cell(results, d, inference) for d in datasets]
-                lines.append(f"| {header or 'Base'} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """The paper's table (w/o think, when evaluated), then the same rows answered in think mode, if any."""
+    results = [r for tasks in sections.values() for rows in tasks.values() for r in rows.values()]
+    datasets = sorted({d for r in results for per in r.get("scoring", {}).values() for d in per})
+    evaluated = {m for r in results for m in r.get("scoring", {})}
+    modes = [m for m in ("no_think", "think") if m in evaluated] or sorted(evaluated)[:1]
+    tables = []
+    for mode in modes:
+        words = "w/o think" if mode == "no_think" else "w think"
+        lines = [f"**{title} (mean of SRCC and PLCC per dataset, {words})**", ""]
+        lines.append("| Section | Model | " + " | ".join(datasets) + " | think length (chars) |")
+        lines.append("|---|---|" + "---:|" * (len(datasets) + 1))
+        for header, tasks in sections.items():
+            for rows in tasks.values():
+                for label, res in rows.items():
+                    inference = INFERENCE.get(label, "prob")
+                    cells = [_cell(res, d, inference, mode) for d in datasets] + [_think_length(res)]
+                    lines.append(f"| {header or 'Base'} | {label} | " + " | ".join(cells) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 ABLATIONS = AblationPlan(variants=VARIANTS, rows=TABLE_ROWS, render=_render)

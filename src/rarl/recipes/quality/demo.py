@@ -1,12 +1,13 @@
 """`rarl demo --recipe refine-iqa`: the Refine-IQA pipeline on a CPU in minutes, with nothing downloaded.
 
 1. a synthetic quality task whose MOS is a known function of distortion severity (`synthetic-quality`:
-   MOS = 4.6 - 0.9 k for severity k = 0..5 of noise or underexposure, one dataset each) and a stage-1
+   MOS = 4.6 - 0.9 k for severity k = 0..5 of underexposure or overexposure, one dataset each) and a stage-1
    perception set drawn from synthetic shapes (`refine-perception`), both at the tiny model's 56x56 frame;
 2. the shipped base (`rarl.recipes.quality.demo_base`; `--base scratch` rebuilds it first, `--base DIR` takes
    another): a tiny Qwen2.5-VL trained on warm-up images disjoint from the demo's, on perception questions
-   and then think-mode scoring, so it answers in the `<think>..</think><answer>D.DD</answer>` format and
-   perceives both distortions coarsely, as an instruction-tuned VLM does;
+   and then think-mode scoring (with noisy MOS labels) mixed with them, so it answers in the
+   `<think>..</think><answer>D.DD</answer>` format, answers perception questions, and samples a spread of
+   scores per image, as an instruction-tuned VLM scores quality coarsely;
 3. from that base, with equal budgets (samples seen in the scoring stage): SFT on the reference answers, and
    Refine-IQA (stage 1: perception, no_think, plain GRPO; stage 2: scoring, think, PD reward, Eq. 6
    advantages, token-level loss, no KL);
@@ -76,16 +77,16 @@ SCALES: dict[str, DemoScale] = {
         base_spec="default",
         num_images=240,
         perception_images=60,
-        batch=8,
+        batch=16,
         num_generations=8,
-        stage1_steps=4,
-        stage2_steps=24,
-        rl_lr=1e-3,  # both chosen on the validation split (benchmarks/iqa_selection.py, docs/refine-iqa.md)
+        stage1_steps=16,
+        stage2_steps=64,
+        rl_lr=3e-4,  # both chosen on the validation split (benchmarks/iqa_selection.py, docs/refine-iqa.md)
         sft_lr=1e-3,
         max_new_tokens=40,
         eval_samples=48,
         n_boot=1000,
-        val_every=7,
+        val_every=16,
         val_samples=16,
     ),
     "smoke": DemoScale(

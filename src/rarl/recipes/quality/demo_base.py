@@ -10,11 +10,15 @@ stand-in is the folder `SHIPPED_BASE` (`rarl/recipes/quality/demo_base/`, a norm
 2. warm-up data drawn with their own seed (`WARMUP_DATA_SEED`), disjoint from the demo's images (checked by
    content hash): a synthetic-quality split with the demo's default distortions and a perception split;
 3. supervised training in two phases (each a cosine schedule): stage-1 perception questions (no_think), then
-   think-mode quality scoring, so the base scores images in the `<think>..</think><answer>D.DD</answer>`
-   format (a perception phase after the scoring phase broke that format: every think-mode answer failed);
-4. the base's scores on the warm-up split's validation samples (SRCC per dataset, perception accuracy),
-   written with the spec, the weights' SHA-256 and the library versions to `rarl_base.json`
-   (`rarl.recipes.base_build`).
+   think-mode quality scoring with the perception questions mixed in (each task asked in its own mode), so
+   the base scores images in the `<think>..</think><answer>D.DD</answer>` format and still answers the
+   perception questions (a phase of one task alone made the base forget the other's format);
+4. the scoring labels carry rating noise (`QualityBaseSpec.label_noise`: each warm-up MOS is the exact one
+   plus Gaussian noise), as a MOS is a mean of a few subjective opinions: the base learns a spread of scores
+   for an image, so a group of sampled answers differs and RL has something to compare and sharpen;
+5. the base's scores on the warm-up split's validation samples, with exact labels (SRCC per dataset,
+   perception accuracy), written with the spec, the weights' SHA-256 and the library versions to
+   `rarl_base.json` (`rarl.recipes.base_build`).
 
 `make demo-base-iqa` rewrites the shipped copy; `rarl demo --recipe refine-iqa --base scratch` builds one into
 the demo's folder and starts from it.
@@ -34,7 +38,7 @@ from rarl.recipes.base_build import build_into, check_disjoint
 from rarl.recipes.demo_common import demo_sft_config
 from rarl.recipes.quality.perception import prepare_perception
 from rarl.recipes.quality.prepare import prepare_quality
-from rarl.recipes.quality.prompts import NO_THINK, THINK
+from rarl.recipes.quality.prompts import NO_THINK
 from rarl.recipes.runs import evaluate, run_sft
 from rarl.utils.config import ConfigError
 
@@ -66,6 +70,7 @@ class QualityBaseSpec:
     batch: int  # samples per step
     val_samples: int  # per dataset and perception task (the base's reported scores)
     max_new_tokens: int
+    label_noise: float = 0.0  # std of the Gaussian noise on the warm-up MOS (scoring phase's labels)
 
 
 BASE_SPECS: dict[str, QualityBaseSpec] = {
@@ -82,6 +87,7 @@ BASE_SPECS: dict[str, QualityBaseSpec] = {
         batch=8,
         val_samples=100,
         max_new_tokens=40,
+        label_noise=0.5,  # the RARL base's rating noise; an exact MOS falls within 0.5 of a label 68 % of the time
     ),
     "smoke": QualityBaseSpec(
         num_layers=2,
@@ -96,12 +102,15 @@ BASE_SPECS: dict[str, QualityBaseSpec] = {
         batch=4,
         val_samples=4,
         max_new_tokens=24,
+        label_noise=0.5,
     ),
 }
 
 
-def warmup_data(out: Path, spec: QualityBaseSpec) -> tuple[Path, Path]:
-    """(quality manifest, perception manifest) of the warm-up, drawn with `WARMUP_DATA_SEED` into `out`."""
+def warmup_data(out: Path, spec: QualityBaseSpec, *, clean: bool = False) -> tuple[Path, Path]:
+    """(quality manifest, perception manifest) of the warm-up, drawn with `WARMUP_DATA_SEED` into `out`.
+
+    The quality labels carry `spec.label_noise`; `clean=True` draws the same images with exact labels."""
     quality, perception = out / "quality", out / "perception"
     fractions = "0.8,0.1,0.1"
     prepare_quality(
@@ -111,6 +120,7 @@ def warmup_data(out: Path, spec: QualityBaseSpec) -> tuple[Path, Path]:
         num_images=spec.num_images,
         image_size=IMAGE_SIZE,
         fractions=fractions,
+        **({"label_noise": spec.label_noise} if spec.label_noise and not clean else {}),
     )
     prepare_perception(
         "refine-perception",
@@ -125,9 +135,10 @@ def warmup_data(out: Path, spec: QualityBaseSpec) -> tuple[Path, Path]:
 
 
 def _phase(
-    model: str, manifest: Path, out: Path, steps: int, mode: str, s: QualityBaseSpec, seed: int
+    model: str, manifest: Path, out: Path, steps: int, mode: str | None, s: QualityBaseSpec, seed: int
 ) -> Path:
-    """One supervised phase of the build (a cosine schedule after `warmup_steps`)."""
+    """One supervised phase of the build (a cosine schedule after `warmup_steps`); `mode` None asks each
+    question in its task's own mode."""
     cfg = demo_sft_config(
         model, manifest, out, steps=steps, lr=s.lr, batch=s.batch, seed=seed, recipe="refine-iqa", mode=mode,
         warmup_steps=s.warmup_steps, scheduler="cosine",
@@ -191,15 +202,20 @@ def build_base(
             vision_depth=s.vision_depth,
         )
         perceiving = _phase(str(tiny), perception, root / "perception", s.perception_steps, NO_THINK, s, seed)
-        trained = _phase(str(perceiving), quality, root / "scoring", s.steps, THINK, s, seed)
+        mixed = root / "warmup-data" / "mixed"
+        prepare_quality("iqa-merge", mixed, manifests=[str(quality), str(perception)])
+        trained = _phase(str(perceiving), mixed, root / "scoring", s.steps, None, s, seed)
+        clean = warmup_data(root / "warmup-clean", s, clean=True)[0] if s.label_noise else quality
         return trained, {
             "recipe": "refine-iqa",
             "spec": asdict(s),
             "seed": seed,
             "warmup_data_seed": WARMUP_DATA_SEED,
-            "task": "synthetic quality (MOS = 4.6 - 0.9 x severity) and perception questions",
+            "task": "synthetic quality (MOS = 4.6 - 0.9 x severity"
+            + (f", training labels with noise std {s.label_noise:g}" if s.label_noise else "")
+            + ") and perception questions",
             "disjoint_from": str(demo) if check_against is not None else f"the demo's data (seed {seed})",
-            "val_scores": base_scores(trained, quality, perception, s, root, seed),
+            "val_scores": base_scores(trained, clean, perception, s, root, seed),
         }
 
     command = f"rarl build-base --recipe refine-iqa --out {out} --spec {spec} --seed {seed}"

@@ -31,6 +31,7 @@ from rarl.data.options import (
     fractions,
     integer,
     names,
+    number,
     path,
     paths,
     text,
@@ -88,6 +89,7 @@ SOURCE_OPTIONS: dict[str, dict[str, Option]] = {
         "num_images": integer(lo=6),
         "image_size": integer(lo=28, hi=4096),
         "distortions": names(*DISTORTIONS),
+        "label_noise": number(lo=0),
     },
     "iqa-merge": {"manifests": paths()},
 }

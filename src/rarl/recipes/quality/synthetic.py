@@ -4,6 +4,11 @@ The synthetic quality task (`synthetic-quality`) draws clean images (smooth colo
 applies one distortion of `rarl.recipes.quality.distortions` to the whole image at severity k = 0..5
 (0: clean) and sets `MOS = 4.6 - 0.9 k` exactly, a known function of severity; each distortion is its own
 dataset ("synthetic-noise", ...), so the evaluation table has a column per distortion.
+
+`label_noise` > 0 records subjective ratings instead, as a mean of a few raters' opinions is: each image's
+MOS is `4.6 - 0.9 k` plus Gaussian noise of that std, rounded to two decimals and kept on [0, 4.99]; the
+exact value is kept in the sample's `meta` as `mos_clean`. The demo's base is warmed up on such labels (a
+coarse scorer that samples several scores for one image); the demo's own data are exact.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ def read_synthetic_quality(
     distortions: str | Sequence[str] = SYNTHETIC_DISTORTIONS,
     seed: int = 0,
     subdir: str = "images",
+    label_noise: float = 0.0,
 ) -> list[QualityRead]:
     """Draw `num_images` images per distortion at severities 0..5 into `out_dir/subdir` (see module docstring)."""
     names = [d.strip() for d in distortions.split(",")] if isinstance(distortions, str) else list(distortions)
@@ -66,11 +72,14 @@ def read_synthetic_quality(
         raise DataError(f"synthetic-quality: unknown distortions {unknown}; choose from {DISTORTIONS}")
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 6:
         raise DataError(f"synthetic-quality: num_images must be an int >= 6, got {num_images!r}")
+    if isinstance(label_noise, bool) or not isinstance(label_noise, (int, float)) or not label_noise >= 0:
+        raise DataError(f"synthetic-quality: label_noise must be a number >= 0, got {label_noise!r}")
     folder = out_dir / subdir
     folder.mkdir(parents=True, exist_ok=True)
     reads = []
     for d_index, name in enumerate(names):
         rng = random.Random(seed * 1000 + d_index)
+        raters = random.Random(seed * 1000 + d_index + 500)  # its own stream: the images do not depend on it
         rows, meta = [], []
         for i in range(num_images):
             severity = i % 6
@@ -78,8 +87,14 @@ def read_synthetic_quality(
             image = clean if severity == 0 else apply_distortion(clean, name, severity, seed=seed + i)
             path = folder / f"{name}-{i:05d}.png"
             image.save(path)
-            rows.append((str(path), synthetic_mos(severity)))
-            meta.append({"distortion": name, "severity": severity})
+            mos = synthetic_mos(severity)
+            noisy = (
+                min(max(round(mos + raters.gauss(0.0, label_noise), 2), 0.0), 4.99) if label_noise else mos
+            )
+            rows.append((str(path), noisy))
+            meta.append(
+                {"distortion": name, "severity": severity, **({"mos_clean": mos} if label_noise else {})}
+            )
         reads.append(
             QualityRead(f"synthetic-{name}", MosScale(0.0, 5.0), rows, ReadReport(read=num_images), meta)
         )
