@@ -61,15 +61,17 @@ def run_phase(name: str, argv: list[str], rows: list[dict[str, Any]], kill_when:
     start = time.perf_counter()
     child = subprocess.Popen(argv, cwd=ROOT, start_new_session=True)
     killed = False
-    while kill_when is not None and child.poll() is None:
-        if kill_when():
+    while True:  # os.wait4 reaps the child itself, so its rusage (peak RSS) is this child's alone
+        pid, status, usage = os.wait4(child.pid, 0 if kill_when is None else os.WNOHANG)
+        if pid == child.pid:
+            break
+        if not killed and kill_when():
             os.killpg(child.pid, signal.SIGKILL)
             killed = True
-            break
-        time.sleep(0.5)
-    _, status, usage = os.wait4(child.pid, 0)
+        time.sleep(0.05)  # a tiny model finishes its next step in about a second
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
     seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
+    code = child.returncode
     rows.append(
         {
             "phase": name,
