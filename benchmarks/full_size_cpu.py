@@ -22,7 +22,8 @@ Phases, each a subprocess (`python -m rarl ...`) whose wall time and peak reside
 5. `resume`: run B again with `--resume`, to the end (its final model folder: adapters merged);
 6. `eval`: `rarl eval` of run B's final folder on `--eval-samples` test prompts.
 
-Then the LoRA adapter tensors and the optimizer state of run A's and run B's last checkpoints are compared
+Run A's own log (`metrics.jsonl`) gives the seconds of each GRPO phase per step (rollout, reward, reference
+pass, update, ...). Then the LoRA adapter tensors and the optimizer state of run A's and run B's last checkpoints are compared
 element for element (`resume equal`: every tensor identical). One table; `--json` writes the rows.
 
     python benchmarks/full_size_cpu.py --out /tmp/full-size-cpu --json /tmp/full-size-cpu.json
@@ -140,6 +141,23 @@ def compare_checkpoints(a: Path, b: Path) -> dict[str, Any]:
     }
 
 
+def step_phases(run: Path) -> list[dict[str, float]]:
+    """Per training step of `run`, the seconds of each phase the trainer logged (`time/<phase>`)."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [
+        {
+            **{
+                ("total" if k == "time/step" else k[5:]): round(float(v), 3)
+                for k, v in r.items()
+                if k[:5] == "time/"
+            },
+            "step": r["step"],
+        }
+        for r in rows
+        if "time/step" in r
+    ]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("/tmp/rarl-full-size-cpu"))
@@ -209,11 +227,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if a is None or b is None or a.name != b.name:
         raise SystemExit(f"error: the runs' last checkpoints differ: {a} vs {b}")
     equality = compare_checkpoints(a, b)
+    phases = step_phases(run_a)
     print("| phase | wall (s) | peak RSS (GiB) | exit |\n|---|---:|---:|---|")
     for r in rows:
         print(f"| {r['phase']} | {r['seconds']:.1f} | {r['peak_rss_gib']:.2f} | {r['exit']} |")
+    for r in phases:
+        print(
+            "run A step "
+            + ", ".join(f"{k} {v:g}" for k, v in r.items() if k != "step")
+            + f" (step {r['step']})"
+        )
     print(f"resume: {json.dumps(equality)}")
-    result = {"rows": rows, "resume": equality, "steps": args.steps, "max_new_tokens": tokens}
+    result = {
+        "rows": rows,
+        "step_phases": phases,
+        "resume": equality,
+        "steps": args.steps,
+        "max_new_tokens": tokens,
+    }
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     if not args.keep:

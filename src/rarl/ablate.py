@@ -23,7 +23,7 @@ from typing import Any
 from rarl.eval.curves import recipe_curves
 from rarl.eval.plots import plot_training_curves
 from rarl.eval.settings import EvalSettings
-from rarl.model.loading import load_policy
+from rarl.model.loading import load_for_inference
 from rarl.recipes.base import AblationPlan
 from rarl.recipes.runs import grpo_trainer, recipe_for
 from rarl.train.checkpoint import model_folder_problem
@@ -155,7 +155,7 @@ def _train_and_report(
 
     def results_for(path: str, label: str) -> Any:
         if path not in cache:
-            policy = load_policy(recipe.model_path(path), dtype="float32")
+            policy = load_for_inference(recipe.model_path(path))
             cache[path], _ = recipe.evaluate(policy, base.data.manifest, settings, label)
         return cache[path]
 

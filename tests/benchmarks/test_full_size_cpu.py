@@ -28,6 +28,8 @@ def test_kill_and_resume_reach_the_same_adapters_and_every_phase_is_measured(tmp
     assert list(phases) == ["write", "prepare", "train", "train, killed", "resume", "eval"]
     assert phases["train, killed"]["exit"] == "killed" and phases["resume"]["exit"] == 0
     assert all(r["seconds"] > 0 and r["peak_rss_gib"] > 0 for r in report["rows"])
+    assert [r["step"] for r in report["step_phases"]] == [1, 2]
+    assert all(r["total"] > 0 and r["rollout"] > 0 and r["update"] > 0 for r in report["step_phases"])
     resume = report["resume"]
     assert resume["lora_b_nonzero"] > 0.5  # the adapters moved, so equality is not that of untouched zeros
     assert resume["lora_equal"] and resume["optimizer_equal"] and resume["lora_max_abs_diff"] == 0.0

@@ -78,7 +78,7 @@ class _Generation:
         import rarl.recipes.ordinal.rank as rank
 
         self.text, self.tasks = text, []
-        monkeypatch.setattr(rank, "load_policy", lambda *a, **k: None)
+        monkeypatch.setattr(rank, "load_for_inference", lambda *a, **k: None)
         monkeypatch.setattr(rank, "generate_answers", self)
 
     def __call__(self, policy, samples, settings, messages_fn):

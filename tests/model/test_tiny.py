@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 from rarl.model import ModelLoadError, build_tiny_qwen2_5_vl, encode_prompts, load_policy
 from rarl.model.image_features import shared_image_features
+from rarl.model.loading import load_for_inference
 from rarl.model.processor import ImageOnlyQwen2_5_VLProcessor
 
 from .conftest import conversation, noise_image
@@ -69,6 +70,19 @@ def test_save_load_round_trip_same_logits(tmp_path: Path, policy) -> None:
         b = reloaded.model(**prompts.model_inputs()).logits
     assert torch.equal(a, b)
     assert reloaded.tokenizer("Image 1:")["input_ids"] == policy.tokenizer("Image 1:")["input_ids"]
+
+
+def test_inference_loads_keep_the_stored_dtype(tmp_path: Path, tiny_dir: Path) -> None:
+    """`rarl eval` / `score` / `rank` load a folder in the dtype it was saved in: a bf16 folder (a released
+    3B's) is not doubled into float32, and a float32 folder (the tiny demo models) stays float32."""
+    assert {p.dtype for p in load_for_inference(tiny_dir).model.parameters()} == {torch.float32}
+    half = load_policy(tiny_dir, dtype="bfloat16")
+    half.model.save_pretrained(tmp_path / "bf16")
+    half.processor.save_pretrained(tmp_path / "bf16")
+    loaded = load_for_inference(tmp_path / "bf16")
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.bfloat16}
+    first = next(iter(half.model.state_dict()))
+    assert torch.equal(loaded.model.state_dict()[first], half.model.state_dict()[first])
 
 
 @pytest.mark.parametrize(

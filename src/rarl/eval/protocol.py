@@ -17,7 +17,7 @@ from typing import Any
 
 from rarl.eval.curves import LogSource
 from rarl.eval.settings import EvalSettings
-from rarl.model.loading import ModelLoadError, load_policy
+from rarl.model.loading import ModelLoadError, load_for_inference
 from rarl.model.rollout import generate
 from rarl.utils.io import atomic_write_jsonl
 from rarl.utils.output_folder import claimed_folder
@@ -94,7 +94,7 @@ def _evaluate_into(
     failures: list[str] = []
     for name, path in models.items():
         try:
-            policy = load_policy(recipe.model_path(path), dtype="float32")
+            policy = load_for_inference(recipe.model_path(path))
         except (ModelLoadError, FileNotFoundError) as e:
             if len(models) == 1:
                 raise

@@ -37,6 +37,7 @@ __all__ = [
     "LoraSettings",
     "Policy",
     "check_model_source",
+    "load_for_inference",
     "load_policy",
     "make_reference",
     "not_a_model_folder",
@@ -289,6 +290,13 @@ def lora_config(lora: LoraSettings) -> LoraConfig:
 
 def _apply_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
     return get_peft_model(model, lora_config(lora))
+
+
+def load_for_inference(name_or_path: str | Path) -> Policy:
+    """A model folder or hub id loaded for evaluation or scoring, in the dtype its weights are stored in
+    (`dtype="auto"`): a bf16 3B folder takes its 7.5 GB, not the 15 GB of a float32 copy, and the tiny
+    float32 models stay float32."""
+    return load_policy(name_or_path, dtype="auto")
 
 
 def load_policy(

@@ -26,7 +26,7 @@ from rarl.data.errors import DataError
 from rarl.eval.protocol import generate_answers
 from rarl.eval.settings import EvalSettings
 from rarl.eval.user_images import check_user_images
-from rarl.model.loading import check_model_source, load_policy
+from rarl.model.loading import check_model_source, load_for_inference
 from rarl.model.task_file import TASK_FILE, TaskFileError, read_model_task
 from rarl.recipes.ordinal.prompts import build_messages
 from rarl.recipes.ordinal.schema import OrdinalItem, OrdinalSample, OrdinalTask
@@ -115,7 +115,7 @@ def rank_images(
         )
     items = tuple(OrdinalItem(image=str(user_path(p).resolve()), label=task.lo, meta={}) for p in images)
     sample = OrdinalSample(sample_id="user", task=task, items=items)
-    policy = load_policy(str(model_path), dtype="float32")
+    policy = load_for_inference(str(model_path))
     (text,) = generate_answers(policy, [sample], settings, lambda s: build_messages(s))
     parsed = parse_answer(text, len(images))
     console = Console(soft_wrap=True)  # each message one line, whatever the width

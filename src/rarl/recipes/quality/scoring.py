@@ -32,7 +32,7 @@ from rich.text import Text
 from rarl.data.errors import DataError
 from rarl.eval.protocol import EvalSettings, generate_answers
 from rarl.eval.user_images import check_user_images
-from rarl.model.loading import check_model_source, load_policy
+from rarl.model.loading import check_model_source, load_for_inference
 from rarl.model.scorer import PolicyScorer
 from rarl.model.task_file import read_model_task
 from rarl.recipes.base import get_recipe
@@ -116,7 +116,7 @@ def score_images(
         console.print(Text("note: " + note, style="yellow"))
     paths = [str(user_path(image).resolve()) for image in images]
     samples = [QualitySample(sample_id=str(i), task=SCORE_TASK, images=(p,)) for i, p in enumerate(paths)]
-    policy = load_policy(str(model), dtype="float32")
+    policy = load_for_inference(str(model))
     settings = EvalSettings(max_new_tokens=max_new_tokens, batch_size=batch_size)
     texts = generate_answers(policy, samples, settings, lambda s: recipe.messages(s, mode))
     prefixes = [digit_prefix(t, mode)[0] for t in texts]
