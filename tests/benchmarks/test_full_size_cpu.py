@@ -34,6 +34,9 @@ def test_kill_and_resume_reach_the_same_adapters_and_every_phase_is_measured(tmp
     assert resume["lora_b_nonzero"] > 0.5  # the adapters moved, so equality is not that of untouched zeros
     assert resume["lora_equal"] and resume["optimizer_equal"] and resume["lora_max_abs_diff"] == 0.0
     assert resume["lora_tensors"] > 0 and resume["optimizer_tensors"] > 0
+    assert (
+        resume["checkpoint_tensors"] == resume["lora_tensors"]
+    )  # under LoRA a checkpoint holds the adapters
     assert (out / "eval").is_dir() and not (out / "run-a").exists()  # its own run folders removed
     refused = subprocess.run(
         [sys.executable, str(SCRIPT), "--smoke", "--out", str(out)],

@@ -1,13 +1,19 @@
 """Resumable checkpoints and loadable model folders.
 
 A checkpoint folder `<output_dir>/checkpoints/step-XXXXXXXX/` holds what `accelerate` saves with
-`save_state` (model or adapter weights, optimizer, scheduler, the RNG states of every rank) plus
+`save_state` (model weights, optimizer, scheduler, the RNG states of every rank) plus
 `trainer_state.json` (step, stage, data position, RMO memory) and `config.yaml` (the resolved config).
 Every process writes into a temporary sibling folder; the main process renames it into place only after all
 ranks are done, so an interrupted save never leaves a checkpoint that looks complete. Old step checkpoints
 are rotated (`keep_last`); a checkpoint is removed by deleting its `trainer_state.json` first, so a kill
 mid-removal leaves a folder that no longer counts as a checkpoint. Re-saving a step that exists moves the
 old copy aside (`.step-XXXXXXXX.old`) until the new one is in place.
+
+Under LoRA (a PEFT model, one process or DDP) a checkpoint's weights are the trainable adapter tensors only:
+the frozen base weights are those of the run's model folder, which a resume loads anyway, so a 3B checkpoint
+holds 60 MB of adapters instead of 7.6 GB (`adapter_only_weights`). Resuming loads such a checkpoint
+non-strictly after checking that it holds every trainable tensor (`load_checkpoint`). FSDP and DeepSpeed save
+through their own paths, unchanged.
 
 `remove_leftovers` (run at the start of every run) deletes what a killed save leaves behind: `.step-*.tmp`
 folders, step folders without a trainer state, and the temporary siblings of model folders (see
@@ -26,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from safetensors import safe_open
 
 from rarl.model.task_file import ModelTask, model_task, write_model_task
 from rarl.utils.io import atomic_directory, atomic_write_json, atomic_write_text, recover_leftovers
@@ -80,7 +87,11 @@ def save_checkpoint(
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    handle = accelerator.register_save_state_pre_hook(adapter_only_weights)
+    try:
+        accelerator.save_state(str(tmp))
+    finally:
+        handle.remove()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(tmp / TRAINER_STATE, trainer_state)
@@ -155,13 +166,56 @@ def remove_leftovers(output_dir: str | Path, folder_names: Iterable[str]) -> lis
     return done
 
 
+def adapter_only_weights(models: Sequence[Any], weights: list[dict[str, Any]], output_dir: str) -> None:
+    """`save_state` pre-hook: the state dict of a PEFT model (LoRA) keeps only its trainable tensors.
+
+    `weights` holds the state dicts accelerate is about to write, one per model it saves itself (none under
+    FSDP or DeepSpeed, which save through their own paths)."""
+    for i, (model, state) in enumerate(zip(models, weights)):
+        if not _is_peft(model):
+            continue
+        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        if trainable and trainable <= set(state):
+            weights[i] = {k: v for k, v in state.items() if k in trainable}
+
+
+def _is_peft(model: Any) -> bool:
+    inner = getattr(model, "module", model)  # DDP wraps the model
+    return hasattr(inner, "peft_config") and hasattr(inner, "get_base_model")
+
+
+def _saved_keys(path: Path) -> set[str] | None:
+    """The tensor names of a checkpoint's single-model weights file (None: not a safetensors checkpoint)."""
+    file = path / "model.safetensors"
+    if not file.is_file():
+        return None
+    with safe_open(str(file), framework="pt") as f:
+        return set(f.keys())
+
+
 def load_checkpoint(accelerator: Any, path: str | Path) -> dict[str, Any]:
-    """Restore model/optimizer/scheduler/RNG states from `path`; returns the trainer state."""
+    """Restore model/optimizer/scheduler/RNG states from `path`; returns the trainer state.
+
+    A checkpoint that holds only a PEFT model's trainable tensors (`adapter_only_weights`) is loaded
+    non-strictly, after checking that every trainable tensor is in it."""
     path = Path(path)
     state_file = path / TRAINER_STATE
     if not state_file.is_file():
         raise FileNotFoundError(f"not a complete checkpoint (no {TRAINER_STATE}): {path}")
-    accelerator.load_state(str(path))
+    saved = _saved_keys(path)
+    models = list(getattr(accelerator, "_models", []))
+    partial = False
+    if saved is not None and len(models) == 1 and _is_peft(models[0]):
+        full = set(models[0].state_dict())
+        trainable = {name for name, p in models[0].named_parameters() if p.requires_grad}
+        partial = saved < full
+        if partial and not trainable <= saved:
+            missing = sorted(trainable - saved)
+            raise RuntimeError(
+                f"checkpoint {path} lacks {len(missing)} trainable tensors of this run (e.g. {missing[0]}); "
+                "it was saved by a run with other adapters"
+            )
+    accelerator.load_state(str(path), **({"strict": False} if partial else {}))
     return json.loads(state_file.read_text(encoding="utf-8"))
 
 
