@@ -37,6 +37,7 @@ __all__ = [
     "LoraSettings",
     "Policy",
     "check_model_source",
+    "is_peft_model",
     "load_for_inference",
     "load_policy",
     "make_reference",
@@ -62,6 +63,12 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {[*_DTYPES, 'auto']}, got {dtype!r}")
     return _DTYPES[dtype]
+
+
+def is_peft_model(model: Any) -> bool:
+    """Whether `model` is a peft-wrapped model (LoRA adapters), also inside a DDP wrapper (`.module`)."""
+    inner = getattr(model, "module", model)
+    return hasattr(inner, "peft_config") and callable(getattr(inner, "get_base_model", None))
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

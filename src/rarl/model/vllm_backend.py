@@ -36,7 +36,7 @@ from torch import nn
 
 from rarl.model.backends import SamplingSettings, build_rollout_batch, register_backend
 from rarl.model.batch import PromptBatch, RolloutBatch, pad_right
-from rarl.model.loading import Policy, unwrap_model
+from rarl.model.loading import Policy, is_peft_model, unwrap_model
 from rarl.model.processor import prompt_text
 from rarl.utils.config import ConfigError
 
@@ -211,7 +211,7 @@ class VLLMBackend:
 @contextmanager
 def merged_state_dict(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
     """The model's weights under their checkpoint names, LoRA adapters merged in (and unmerged after)."""
-    peft = hasattr(model, "merge_adapter") and hasattr(model, "peft_config")
+    peft = is_peft_model(model)
     if peft:
         model.merge_adapter()
     try:

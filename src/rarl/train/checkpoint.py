@@ -11,7 +11,7 @@ old copy aside (`.step-XXXXXXXX.old`) until the new one is in place.
 
 Under LoRA (a PEFT model, one process or DDP) a checkpoint's weights are the trainable adapter tensors only:
 the frozen base weights are those of the run's model folder, which a resume loads anyway, so a 3B checkpoint
-holds 60 MB of adapters instead of 7.6 GB (`adapter_only_weights`). Resuming loads such a checkpoint
+holds 120 MB of adapters (float32) instead of 7.6 GB (`adapter_only_weights`). Resuming loads such a checkpoint
 non-strictly after checking that it holds every trainable tensor (`load_checkpoint`). FSDP and DeepSpeed save
 through their own paths, unchanged.
 
@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 from safetensors import safe_open
 
+from rarl.model.loading import is_peft_model
 from rarl.model.task_file import ModelTask, model_task, write_model_task
 from rarl.utils.io import atomic_directory, atomic_write_json, atomic_write_text, recover_leftovers
 
@@ -172,16 +173,11 @@ def adapter_only_weights(models: Sequence[Any], weights: list[dict[str, Any]], o
     `weights` holds the state dicts accelerate is about to write, one per model it saves itself (none under
     FSDP or DeepSpeed, which save through their own paths)."""
     for i, (model, state) in enumerate(zip(models, weights)):
-        if not _is_peft(model):
+        if not is_peft_model(model):
             continue
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}
         if trainable and trainable <= set(state):
             weights[i] = {k: v for k, v in state.items() if k in trainable}
-
-
-def _is_peft(model: Any) -> bool:
-    inner = getattr(model, "module", model)  # DDP wraps the model
-    return hasattr(inner, "peft_config") and hasattr(inner, "get_base_model")
 
 
 def _saved_keys(path: Path) -> set[str] | None:
@@ -205,7 +201,7 @@ def load_checkpoint(accelerator: Any, path: str | Path) -> dict[str, Any]:
     saved = _saved_keys(path)
     models = list(getattr(accelerator, "_models", []))
     partial = False
-    if saved is not None and len(models) == 1 and _is_peft(models[0]):
+    if saved is not None and len(models) == 1 and is_peft_model(models[0]):
         full = set(models[0].state_dict())
         trainable = {name for name, p in models[0].named_parameters() if p.requires_grad}
         partial = saved < full
@@ -246,7 +242,7 @@ def save_model_folder(
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         with atomic_directory(out_dir) as tmp:
-            if hasattr(unwrapped, "merge_and_unload"):
+            if is_peft_model(unwrapped):
                 import copy
 
                 merged = copy.deepcopy(unwrapped).merge_and_unload()

@@ -107,21 +107,14 @@ BASE_SPECS: dict[str, QualityBaseSpec] = {
 }
 
 
-def warmup_data(out: Path, spec: QualityBaseSpec, *, clean: bool = False) -> tuple[Path, Path]:
-    """(quality manifest, perception manifest) of the warm-up, drawn with `WARMUP_DATA_SEED` into `out`.
+WARMUP_FRACTIONS = "0.8,0.1,0.1"
+"""Train / val / test shares of the warm-up splits."""
 
-    The quality labels carry `spec.label_noise`; `clean=True` draws the same images with exact labels."""
-    quality, perception = out / "quality", out / "perception"
-    fractions = "0.8,0.1,0.1"
-    prepare_quality(
-        "synthetic-quality",
-        quality,
-        seed=WARMUP_DATA_SEED,
-        num_images=spec.num_images,
-        image_size=IMAGE_SIZE,
-        fractions=fractions,
-        **({"label_noise": spec.label_noise} if spec.label_noise and not clean else {}),
-    )
+
+def warmup_data(out: Path, spec: QualityBaseSpec) -> tuple[Path, Path]:
+    """(quality manifest, perception manifest) of the warm-up, drawn with `WARMUP_DATA_SEED` into `out`; the
+    quality labels carry `spec.label_noise`."""
+    quality, perception = warmup_quality(out / "quality", spec), out / "perception"
     prepare_perception(
         "refine-perception",
         perception,
@@ -129,9 +122,23 @@ def warmup_data(out: Path, spec: QualityBaseSpec, *, clean: bool = False) -> tup
         num_images=spec.perception_images,
         image_size=IMAGE_SIZE,
         max_objects=3,
-        fractions=fractions,
+        fractions=WARMUP_FRACTIONS,
     )
     return quality, perception
+
+
+def warmup_quality(out: Path, spec: QualityBaseSpec, *, clean: bool = False) -> Path:
+    """The warm-up's quality manifest at `out`; `clean=True` draws the same images with exact labels."""
+    prepare_quality(
+        "synthetic-quality",
+        out,
+        seed=WARMUP_DATA_SEED,
+        num_images=spec.num_images,
+        image_size=IMAGE_SIZE,
+        fractions=WARMUP_FRACTIONS,
+        **({"label_noise": spec.label_noise} if spec.label_noise and not clean else {}),
+    )
+    return out
 
 
 def _phase(
@@ -205,7 +212,7 @@ def build_base(
         mixed = root / "warmup-data" / "mixed"
         prepare_quality("iqa-merge", mixed, manifests=[str(quality), str(perception)])
         trained = _phase(str(perceiving), mixed, root / "scoring", s.steps, None, s, seed)
-        clean = warmup_data(root / "warmup-clean", s, clean=True)[0] if s.label_noise else quality
+        clean = warmup_quality(root / "warmup-clean" / "quality", s, clean=True) if s.label_noise else quality
         return trained, {
             "recipe": "refine-iqa",
             "spec": asdict(s),
